@@ -1,0 +1,1 @@
+"""Model building blocks: presets, the layer runner, adapters, fusion and heads."""

@@ -1,0 +1,152 @@
+"""Run a BERT-family encoder layer by layer, with adapter plug-ins between its sub-layers.
+
+The runner reads the weights of a `transformers` BERT-style model (BERT, RoBERTa, XLM-RoBERTa, ELECTRA,
+CamemBERT: their layers are built from the same pieces) and computes each layer itself, so that variants
+can place adapters without editing the shared model:
+
+    a = LayerNorm(after_attention(dropout(W_o · attention(h))) + h)
+    y = LayerNorm(after_ffn(dropout(W_2 · act(W_1 · a))) + a)
+
+``after_attention`` and ``after_ffn`` are the two adapter positions (Houlsby uses both, Pfeiffer only the
+second): the adapter sees the sub-layer output before the residual and LayerNorm, as in Houlsby et al.
+
+Task forking: a plug-in may turn a ``(B, S, H)`` input into ``(T, B, S, H)`` (one copy per task). The rest
+of that layer broadcasts against the shared residual, and the runner folds the result into ``(T·B, S, H)``
+for the layers above, with the attention mask repeated to match. Layers below the fork run once.
+
+Autograd: when gradients are on, the layers below the first layer that holds a trainable parameter (in
+the base or in a plug-in) run under ``torch.no_grad()``, so they build no graph and keep no activations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+
+from adapterdrop.models.presets import check_supported
+
+
+class LayerPlugin(nn.Module):
+    """What a variant adds to one layer. Both hooks default to the identity."""
+
+    def after_attention(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden
+
+    def after_ffn(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden
+
+
+def build_base(config: PretrainedConfig, seed: int = 0) -> PreTrainedModel:
+    """A frozen encoder with random weights (seeded) from ``config``; no pooler, nothing downloaded."""
+    check_supported(config)
+    torch.manual_seed(seed)
+    base = AutoModel.from_config(config)
+    if getattr(base, "pooler", None) is not None:
+        base.pooler = None
+    base.requires_grad_(False)
+    return base
+
+
+def num_layers(base: PreTrainedModel) -> int:
+    """Number of transformer layers of ``base``."""
+    return len(base.encoder.layer)
+
+
+def attention_mask_bias(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    """A ``(B, 1, 1, S)`` additive mask (0 keep, dtype-min drop) from a ``(B, S)`` 0/1 mask, or None."""
+    if attention_mask is None:
+        return None
+    keep = attention_mask[:, None, None, :].to(torch.bool)
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
+
+
+def _self_attention(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    attn = layer.attention.self
+    batch, seq, width = hidden.shape
+    heads = attn.num_attention_heads
+    head_dim = width // heads
+
+    def split(proj: nn.Linear) -> torch.Tensor:
+        return proj(hidden).view(batch, seq, heads, head_dim).transpose(1, 2)
+
+    context = F.scaled_dot_product_attention(
+        split(attn.query),
+        split(attn.key),
+        split(attn.value),
+        attn_mask=mask,
+        dropout_p=attn.dropout.p if attn.training else 0.0,
+        scale=head_dim**-0.5,
+    )
+    return context.transpose(1, 2).reshape(batch, seq, width)
+
+
+def run_layer(
+    layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None, plugin: LayerPlugin | None
+) -> torch.Tensor:
+    """One layer on ``(B, S, H)``; returns ``(B, S, H)``, or ``(T, B, S, H)`` if the plugin forks."""
+    out = layer.attention.output
+    attended = out.dropout(out.dense(_self_attention(layer, hidden, mask)))
+    if plugin is not None:
+        attended = plugin.after_attention(attended)
+    attended = out.LayerNorm(attended + hidden)
+    ffn = layer.output.dropout(layer.output.dense(layer.intermediate(attended)))
+    if plugin is not None:
+        ffn = plugin.after_ffn(ffn)
+    return layer.output.LayerNorm(ffn + attended)
+
+
+def embed(base: PreTrainedModel, input_ids: torch.Tensor) -> torch.Tensor:
+    """Token + position (+ type) embeddings, projected to the hidden size where the model does (ELECTRA)."""
+    hidden = base.embeddings(input_ids=input_ids)
+    project = getattr(base, "embeddings_project", None)
+    return project(hidden) if project is not None else hidden
+
+
+def plugins_by_layer(plugins: nn.ModuleDict, layers: int, drop: int = 0) -> list[LayerPlugin | None]:
+    """Per-layer list from a ``ModuleDict`` keyed by layer index; layers below ``drop`` get None."""
+    return [plugins[str(i)] if i >= drop and str(i) in plugins else None for i in range(layers)]
+
+
+def _trains(module: nn.Module | None) -> bool:
+    return module is not None and any(p.requires_grad for p in module.parameters())
+
+
+def first_trainable_layer(base: PreTrainedModel, plugins: Sequence[LayerPlugin | None]) -> int:
+    """Index of the lowest layer with a trainable parameter (0 if the embeddings train; L if none)."""
+    if _trains(base.embeddings) or _trains(getattr(base, "embeddings_project", None)):
+        return 0
+    for index, (layer, plugin) in enumerate(zip(base.encoder.layer, plugins, strict=True)):
+        if _trains(layer) or _trains(plugin):
+            return index
+    return len(plugins)
+
+
+def encode(
+    base: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    plugins: Sequence[LayerPlugin | None],
+) -> torch.Tensor:
+    """Last hidden states: ``(B, S, H)``, or ``(T·B, S, H)`` task-major once a plugin forked into T tasks.
+
+    ``plugins[i]`` is layer i's plug-in or None (no adapter there). Layers below the first trainable layer
+    run without autograd when gradients are enabled (see the module docstring).
+    """
+    hidden = embed(base, input_ids)
+    mask = attention_mask_bias(attention_mask, hidden.dtype)
+    frozen_below = first_trainable_layer(base, plugins) if torch.is_grad_enabled() else 0
+    for index, (layer, plugin) in enumerate(zip(base.encoder.layer, plugins, strict=True)):
+        if index < frozen_below:
+            with torch.no_grad():
+                hidden = run_layer(layer, hidden, mask, plugin)
+        else:
+            hidden = run_layer(layer, hidden, mask, plugin)
+        if hidden.dim() == 4:
+            tasks = hidden.shape[0]
+            hidden = hidden.flatten(0, 1)
+            mask = mask.repeat(tasks, 1, 1, 1) if mask is not None else None
+    return hidden

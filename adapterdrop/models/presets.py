@@ -1,0 +1,103 @@
+"""Named model geometries, built as `transformers` configs with random weights (nothing is downloaded).
+
+The large presets copy the geometry of the public checkpoints they are named after (layers, hidden size,
+heads, feed-forward size, vocabulary); speed does not depend on the weights, so random weights measure the
+same thing. ``tiny`` is for tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transformers import AutoConfig, PretrainedConfig
+
+from adapterdrop.errors import UnknownPresetError, UnsupportedModelError
+
+_BERT = {"vocab_size": 30522, "max_position_embeddings": 512, "type_vocab_size": 2}
+_ROBERTA = {
+    "vocab_size": 50265,
+    "max_position_embeddings": 514,
+    "type_vocab_size": 1,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "layer_norm_eps": 1e-5,
+}
+
+
+def _geometry(layers: int, hidden: int, heads: int) -> dict:
+    return {
+        "num_hidden_layers": layers,
+        "hidden_size": hidden,
+        "num_attention_heads": heads,
+        "intermediate_size": 4 * hidden,
+    }
+
+
+#: preset name -> (model_type, config keyword arguments, what it mirrors)
+PRESETS: dict[str, tuple[str, dict, str]] = {
+    "tiny": (
+        "bert",
+        {**_geometry(4, 32, 2), "vocab_size": 128, "max_position_embeddings": 128, "type_vocab_size": 2},
+        "4 layers, hidden 32: for tests",
+    ),
+    "bert-small": ("bert", {**_BERT, **_geometry(12, 256, 4)}, "google/bert_uncased_L-12_H-256_A-4"),
+    "bert-base": ("bert", {**_BERT, **_geometry(12, 768, 12)}, "bert-base-uncased"),
+    "bert-large": ("bert", {**_BERT, **_geometry(24, 1024, 16)}, "bert-large-uncased"),
+    "roberta-base": ("roberta", {**_ROBERTA, **_geometry(12, 768, 12)}, "roberta-base"),
+    "roberta-large": ("roberta", {**_ROBERTA, **_geometry(24, 1024, 16)}, "roberta-large"),
+    "xlm-roberta-base": (
+        "xlm-roberta",
+        {**_ROBERTA, "vocab_size": 250002, **_geometry(12, 768, 12)},
+        "xlm-roberta-base",
+    ),
+    "electra-base": ("electra", {**_BERT, "embedding_size": 768, **_geometry(12, 768, 12)}, "electra-base"),
+}
+
+#: transformers model types whose layers the runner in :mod:`adapterdrop.models.encoder` understands
+SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "electra", "camembert")
+
+
+def check_supported(config: PretrainedConfig) -> None:
+    """Raise :class:`UnsupportedModelError` unless ``config`` is a BERT-style bidirectional encoder."""
+    if config.model_type not in SUPPORTED_MODEL_TYPES:
+        raise UnsupportedModelError(
+            f"model type '{config.model_type}' is not supported; valid: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    if getattr(config, "is_decoder", False):
+        raise UnsupportedModelError("decoder configs are not supported; use a bidirectional encoder")
+    position = getattr(config, "position_embedding_type", "absolute")
+    if position != "absolute":
+        raise UnsupportedModelError(f"position_embedding_type '{position}' is not supported; use 'absolute'")
+
+
+def model_config(name: str) -> PretrainedConfig:
+    """The config of preset ``name``, or of a local ``config.json`` path (must hold ``model_type``)."""
+    if name.endswith(".json"):
+        return _config_from_file(Path(name))
+    if name not in PRESETS:
+        raise UnknownPresetError(
+            f"unknown model preset '{name}'; valid: {', '.join(PRESETS)} or a config.json path"
+        )
+    model_type, kwargs, _ = PRESETS[name]
+    config = AutoConfig.for_model(model_type, **kwargs)
+    config.name_or_path = name
+    return config
+
+
+def _config_from_file(path: Path) -> PretrainedConfig:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UnknownPresetError(f"cannot read model config '{path}': {exc}") from None
+    if not isinstance(data, dict) or "model_type" not in data:
+        raise UnknownPresetError(f"model config '{path}' has no 'model_type'")
+    model_type = data.pop("model_type")
+    try:
+        config = AutoConfig.for_model(model_type, **data)
+    except ValueError as exc:
+        raise UnsupportedModelError(f"model config '{path}': {exc}".splitlines()[0]) from None
+    config.name_or_path = str(path)
+    check_supported(config)
+    return config

@@ -1,0 +1,62 @@
+"""What every built variant is: a module with logits, a training loss and a description of itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adapterdrop.errors import VariantError
+from adapterdrop.variants.spec import Option, VariantSpec
+
+#: labels of every task head (the benchmarks classify random inputs into two classes)
+NUM_LABELS = 2
+
+ADAPTER_OPTIONS = (
+    Option(
+        "placement",
+        str,
+        "pfeiffer",
+        "pfeiffer: after the feed-forward block; houlsby: also after attention",
+        choices=("pfeiffer", "houlsby"),
+    ),
+    Option("reduction", int, 16, "reduction factor h/b of the bottleneck", minimum=1),
+    Option("act", str, "relu", "non-linearity of the bottleneck", choices=("relu", "gelu", "tanh", "swish")),
+)
+
+
+class VariantModel(nn.Module):
+    """A built variant. ``forward`` gives logits ``(B, C)``, or ``(T, B, C)`` for ``num_tasks`` T > 1."""
+
+    num_tasks: int = 1
+    supports_training: bool = True
+
+    def __init__(self, spec: VariantSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def loss(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross entropy of the logits against ``labels (B,)``, summed over tasks."""
+        return logits_loss(self(input_ids), labels)
+
+    def describe(self) -> dict[str, Any]:
+        """What was built, for the ``variant_info`` field of a record."""
+        return {}
+
+
+def logits_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross entropy for ``(B, C)`` logits, or the sum over tasks for ``(T, B, C)``."""
+    if logits.dim() == 3:
+        return sum(F.cross_entropy(task_logits.float(), labels) for task_logits in logits)
+    return F.cross_entropy(logits.float(), labels)
+
+
+def check_layers(name: str, value: int, layers: int, what: str = "n") -> int:
+    """``value`` if it is a valid count of dropped layers (0..layers), else :class:`VariantError`."""
+    if not 0 <= value <= layers:
+        raise VariantError(
+            f"{what}={value} is out of range for '{name}' on a {layers}-layer model (0..{layers})"
+        )
+    return value

@@ -1,0 +1,169 @@
+"""Multi-task inference: ``parallel`` (tasks share the layers below the first adapter) and ``separate``.
+
+``parallel:tasks=N,n=K`` answers one batch for N tasks in one pass. Layers 0..K-1 carry no adapters, and
+with Pfeiffer placement layer K's adapter sits at its very end, so layers 0..K run once on the shared
+batch; the first adapter forks it into N task copies (``(N, B, S, h)``), and every layer above runs on
+the ``N·B`` rows. With Houlsby placement the fork happens after layer K's attention. Each task keeps its
+own adapters and head. ``separate:tasks=N,n=K`` runs N single-task models one after another instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+
+from adapterdrop.models.adapters import BANK_IMPLS, AdapterBank
+from adapterdrop.models.encoder import LayerPlugin, encode, num_layers, plugins_by_layer
+from adapterdrop.variants.base import ADAPTER_OPTIONS, VariantModel, check_layers
+from adapterdrop.variants.single import AdapterModel, AdapterPlugin
+from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, parse_variant, register
+
+
+class ParallelPlugin(LayerPlugin):
+    """One layer's N task adapters. ``fork`` marks the layer whose first adapter splits the batch."""
+
+    def __init__(self, ffn: AdapterBank, attention: AdapterBank | None, fork: bool) -> None:
+        super().__init__()
+        self.ffn = ffn
+        self.attention = attention
+        self.fork = fork
+
+    def after_attention(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.attention is None:
+            return hidden
+        return self.attention(hidden, shared=self.fork)
+
+    def after_ffn(self, hidden: torch.Tensor) -> torch.Tensor:
+        shared = self.fork and self.attention is None
+        return self.ffn(hidden, shared=shared)
+
+
+class ParallelModel(VariantModel):
+    """N tasks on one frozen encoder in one pass; logits ``(N, B, C)``. Inference only."""
+
+    supports_training = False
+
+    def __init__(self, spec: VariantSpec, tasks: Sequence[AdapterModel], impl: str) -> None:
+        super().__init__(spec)
+        first = tasks[0]
+        self.base = first.base
+        self.num_tasks = len(tasks)
+        adapter_layers = sorted(int(i) for i in first.plugins)
+        self.plugins = nn.ModuleDict()
+        for layer in adapter_layers:
+            per_task: list[AdapterPlugin] = [task.plugins[str(layer)] for task in tasks]
+            attention = None
+            if per_task[0].attention is not None:
+                attention = AdapterBank([p.attention for p in per_task], impl)
+            ffn = AdapterBank([p.ffn for p in per_task], impl)
+            self.plugins[str(layer)] = ParallelPlugin(ffn, attention, fork=layer == adapter_layers[0])
+        self.heads = nn.ModuleList(task.head for task in tasks)
+        self.impl = impl
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        plugins = plugins_by_layer(self.plugins, num_layers(self.base))
+        hidden = encode(self.base, input_ids, attention_mask, plugins)
+        if hidden.shape[0] != input_ids.shape[0]:
+            per_task = hidden.view(self.num_tasks, input_ids.shape[0], *hidden.shape[1:])
+        else:
+            per_task = hidden.expand(self.num_tasks, *hidden.shape)
+        return torch.stack(
+            [head(task_hidden) for head, task_hidden in zip(self.heads, per_task, strict=True)]
+        )
+
+    def describe(self) -> dict[str, Any]:
+        layers = sorted(int(i) for i in self.plugins)
+        pfeiffer = self.spec["placement"] == "pfeiffer"
+        shared = (layers[0] + int(pfeiffer)) if layers else num_layers(self.base)
+        return {
+            "tasks": self.num_tasks,
+            "dropped_layers": self.spec["n"],
+            "shared_layers": shared,
+            "shared_layers_convention": "whole layers run once on the shared batch: 0..K with Pfeiffer "
+            "placement (layer K's adapter sits at its end), 0..K-1 plus layer K's attention with Houlsby",
+            "bank_impl": self.impl,
+            "placement": self.spec["placement"],
+        }
+
+
+class SeparateModel(VariantModel):
+    """N single-task models run one after another on the same batch; logits ``(N, B, C)``. Inference only."""
+
+    supports_training = False
+
+    def __init__(self, spec: VariantSpec, tasks: Sequence[AdapterModel]) -> None:
+        super().__init__(spec)
+        self.tasks = nn.ModuleList(tasks)
+        self.num_tasks = len(tasks)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([task(input_ids, attention_mask) for task in self.tasks])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "tasks": self.num_tasks,
+            "dropped_layers": self.spec["n"],
+            "placement": self.spec["placement"],
+        }
+
+
+def task_models(spec: VariantSpec, base: PreTrainedModel, seed: int) -> list[AdapterModel]:
+    """The N single-task AdapterDrop models (``n`` dropped layers) that both multi-task variants run."""
+    drop = check_layers(spec.name, spec["n"], num_layers(base))
+    single = parse_variant(
+        f"adapterdrop:n={drop},placement={spec['placement']},reduction={spec['reduction']},act={spec['act']}"
+    )
+    torch.manual_seed(seed)
+    return [
+        AdapterModel(single, base, first=drop, inference_drop=drop, seed=seed) for _ in range(spec["tasks"])
+    ]
+
+
+def build_parallel(
+    spec: VariantSpec, config: PretrainedConfig, base: PreTrainedModel, seed: int
+) -> ParallelModel:
+    return ParallelModel(spec, task_models(spec, base, seed), spec["impl"])
+
+
+def build_separate(
+    spec: VariantSpec, config: PretrainedConfig, base: PreTrainedModel, seed: int
+) -> SeparateModel:
+    return SeparateModel(spec, task_models(spec, base, seed))
+
+
+_TASKS = Option("tasks", int, None, "required: number of tasks N answering the same batch", minimum=1)
+_DROP = Option("n", int, 0, "layers 0..n-1 carry no adapters and run once for all tasks", minimum=0)
+
+register(
+    VariantInfo(
+        "parallel",
+        "N task adapters answer one batch in one pass; layers below the first adapter run once (inference)",
+        (
+            _TASKS,
+            _DROP,
+            Option(
+                "impl",
+                str,
+                "bmm",
+                "bmm: N adapters as one batched matmul; loop: one adapter after another",
+                choices=BANK_IMPLS,
+            ),
+            *ADAPTER_OPTIONS,
+        ),
+        build_parallel,
+        inference_only=True,
+    )
+)
+register(
+    VariantInfo(
+        "separate",
+        "N single-task adapter models run one after another on the same batch (inference)",
+        (_TASKS, _DROP, *ADAPTER_OPTIONS),
+        build_separate,
+        inference_only=True,
+    )
+)
