@@ -1,0 +1,102 @@
+"""The append-only JSON Lines results store.
+
+One record per line. Appends are flushed and fsync'ed, so a sweep killed at any moment keeps every
+group it finished. A last line without its newline is a write torn by such a kill: loading ignores it
+and the next append cuts it off. Any other line that is not a record is an error naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+from adapterdrop.errors import AdapterDropError
+from adapterdrop.scenario import FINAL_STATUSES, Record
+
+
+class ResultsFileError(AdapterDropError):
+    """A results file cannot be read, or one of its lines is not a record (message names path:line)."""
+
+
+def load_records(path: Path | str, *, missing_ok: bool = False) -> list[Record]:
+    """Read every record of ``path``; an absent file is ``[]`` when ``missing_ok``, else an error."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if missing_ok:
+            return []
+        raise ResultsFileError(f"{path}: no such results file") from None
+    except OSError as exc:
+        raise ResultsFileError(f"{path}: cannot read results file ({exc.strerror or exc})") from None
+    records = []
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            if number == len(lines):  # no newline after it: a write torn by a kill
+                warnings.warn(f"{path}:{number}: ignoring an incomplete last line", stacklevel=2)
+                continue
+            raise ResultsFileError(f"{path}:{number}: not valid JSON ({_first_line(exc)})") from None
+        try:
+            records.append(Record.from_dict(value))
+        except (ValueError, TypeError) as exc:
+            raise ResultsFileError(f"{path}:{number}: not a valid record: {_first_line(exc)}") from None
+    return records
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def finished_keys(records: Iterable[Record]) -> set[str]:
+    """Keys of records that a rerun does not measure again (status ok, oom or skipped)."""
+    return {record.key for record in records if record.status in FINAL_STATUSES}
+
+
+def append_records(path: Path | str, records: Iterable[Record]) -> None:
+    """Append ``records`` to ``path`` (created with its folder if absent), then flush and fsync."""
+    path = Path(path)
+    text = "".join(json.dumps(record.to_dict(), allow_nan=False) + "\n" for record in records)
+    if not text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as handle:
+        _end_last_line(handle, path)
+        handle.write(text.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _end_last_line(handle, path: Path) -> None:
+    """Before appending: close a last line that lacks its newline, or cut it off if it is torn."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    with open(path, "rb") as reader:
+        start = size
+        while start > 0:  # find where the last line begins, reading backwards in blocks
+            block_start = max(0, start - (1 << 16))
+            reader.seek(block_start)
+            cut = reader.read(start - block_start).rfind(b"\n")
+            if cut >= 0:
+                start = block_start + cut + 1
+                break
+            start = block_start
+        reader.seek(start)
+        tail = reader.read()
+    if not tail:
+        return
+    try:
+        json.loads(tail)
+    except ValueError:
+        handle.truncate(start)
+    else:
+        handle.write(b"\n")

@@ -1,0 +1,170 @@
+"""What one measurement is (`Scenario`) and what it produced (`Record`, one JSON line).
+
+The record schema is the contract in docs/architecture.md: flat fields so that
+``pandas.read_json(path, lines=True)`` gives one column per field; only ``variant_info`` and
+``env`` are nested objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapterdrop.errors import AdapterDropError
+
+SCHEMA_VERSION = 1
+PHASES = ("train", "infer")
+DTYPES = ("fp32", "fp16", "bf16")
+PRECISIONS = ("native", "autocast")
+STATUSES = ("ok", "oom", "error", "skipped")
+# Statuses that a rerun does not measure again (an error may be a bug that was fixed since).
+FINAL_STATUSES = frozenset({"ok", "oom", "skipped"})
+
+
+class ScenarioError(AdapterDropError):
+    """A scenario field has a value the harness cannot measure (message is one line)."""
+
+
+def default_precision(phase: str, dtype: str) -> str:
+    """fp32 is always native; fp16/bf16 run native for inference and under autocast for training."""
+    if dtype == "fp32" or phase == "infer":
+        return "native"
+    return "autocast"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One cell of a sweep: a variant, in one phase, at one input size, on one device."""
+
+    model: str = field(metadata={"help": "model preset name, e.g. bert-small"})
+    variant: str = field(metadata={"help": "canonical variant name, e.g. adapterdrop:n=5"})
+    phase: str = field(metadata={"help": "train (forward+backward+optimizer step) or infer (forward)"})
+    batch_size: int = field(metadata={"help": "sequences per step"})
+    seq_len: int = field(metadata={"help": "tokens per sequence (no padding)"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda:N"})
+    dtype: str = field(default="fp32", metadata={"help": "fp32, fp16 or bf16"})
+    precision: str = field(default="native", metadata={"help": "native (weights cast) or autocast"})
+    threads: int = field(default=1, metadata={"help": "torch intra-op threads"})
+    comparison: str = field(default="adhoc", metadata={"help": "comparison name from the preset"})
+    baseline: str = field(default="", metadata={"help": "canonical name of the group's baseline"})
+
+    def __post_init__(self) -> None:
+        if self.phase not in PHASES:
+            raise ScenarioError(f"unknown phase {self.phase!r} (choose from {', '.join(PHASES)})")
+        if self.dtype not in DTYPES:
+            raise ScenarioError(f"unknown dtype {self.dtype!r} (choose from {', '.join(DTYPES)})")
+        if self.precision not in PRECISIONS:
+            raise ScenarioError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
+        if self.dtype == "fp32" and self.precision != "native":
+            raise ScenarioError("fp32 has no autocast mode; use precision native")
+        for name in ("batch_size", "seq_len", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ScenarioError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
+
+    def _fields(self, *, with_variant: bool) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        if not with_variant:
+            del data["variant"]
+        return data
+
+    @property
+    def key(self) -> str:
+        """sha1 of the canonical JSON of every scenario field: the identity used for resume."""
+        return _sha1(self._fields(with_variant=True))
+
+    @property
+    def group(self) -> str:
+        """Id of the interleaved comparison group: the scenario without its variant (12 hex digits)."""
+        return _sha1(self._fields(with_variant=False))[:12]
+
+
+def _sha1(data: dict[str, Any]) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+SCENARIO_FIELDS = tuple(f.name for f in dataclasses.fields(Scenario))
+
+
+@dataclass
+class Record:
+    """One measured (or failed, or skipped) scenario; written as one JSON line.
+
+    Times are seconds per step (one forward for infer, one training step for train); throughputs are
+    samples/s and tokens/s; FLOPs count 2 per multiply-add (not MACs); memory is bytes.
+    """
+
+    model: str
+    variant: str
+    phase: str
+    batch_size: int
+    seq_len: int
+    device: str
+    dtype: str
+    precision: str
+    threads: int
+    comparison: str
+    baseline: str
+    status: str = field(metadata={"help": "ok, oom, error or skipped"})
+    key: str = ""
+    group: str = ""
+    schema: int = SCHEMA_VERSION
+    error: str | None = field(default=None, metadata={"help": "one-line reason for error/oom/skipped"})
+    time_median_s: float | None = None
+    time_iqr_s: float | None = None
+    time_samples_s: list[float] = field(default_factory=list)
+    throughput_samples_s: float | None = None
+    throughput_tokens_s: float | None = None
+    flops_forward: int | None = None
+    flops_step: int | None = None
+    params_total: int | None = None
+    params_trainable: int | None = None
+    peak_memory_bytes: int | None = None
+    memory_kind: str | None = field(default=None, metadata={"help": "cuda_max_allocated or host_rss_growth"})
+    speedup: float | None = field(default=None, metadata={"help": "baseline median / this median"})
+    ideal_speedup: float | None = field(default=None, metadata={"help": "baseline FLOPs / this FLOPs"})
+    efficiency: float | None = field(default=None, metadata={"help": "speedup / ideal_speedup"})
+    optimizer: str | None = field(default=None, metadata={"help": "AdamW(fused) or AdamW(foreach)"})
+    timing: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "rounds, calls per sample, warm-up steps"}
+    )
+    variant_info: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+
+    @classmethod
+    def for_scenario(cls, scenario: Scenario, status: str, **values: Any) -> Record:
+        """A record of ``scenario`` with ``key`` and ``group`` filled in."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return cls(
+            **dataclasses.asdict(scenario), status=status, key=scenario.key, group=scenario.group, **values
+        )
+
+    @property
+    def scenario(self) -> Scenario:
+        return Scenario(**{name: getattr(self, name) for name in SCENARIO_FIELDS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Record:
+        """Parse a stored record; raises ValueError naming what is wrong (missing or mistyped field)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"unsupported record schema {data.get('schema')!r} (expected {SCHEMA_VERSION})")
+        missing = [name for name in (*SCENARIO_FIELDS, "status", "key") if name not in data]
+        if missing:
+            raise ValueError(f"missing field(s) {', '.join(missing)}")
+        if data["status"] not in STATUSES:
+            raise ValueError(f"unknown status {data['status']!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        record = cls(**{name: value for name, value in data.items() if name in known})
+        record.scenario  # noqa: B018 -- validates the scenario fields (ScenarioError is a ValueError)
+        return record

@@ -1,0 +1,389 @@
+"""Sweeps: a grid preset (``bench/presets/NAME.toml``) -> comparison groups -> records in a results file.
+
+A group is one cell of a comparison (model, phase, batch size, sequence length, device, dtype, precision,
+threads, and the values of the placeholders in the baseline's name): its baseline and its variants are
+measured together, interleaved, in one process (see :mod:`adapterdrop.measure.runner`). Records are
+appended after each group, so a rerun skips every group that is already stored and measures only what
+is missing (a partly stored group is measured again with its baseline, and only missing records are
+written). After an out-of-memory result, the larger batch sizes of that variant's series are recorded as
+skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import string
+import sys
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from adapterdrop.errors import AdapterDropError
+from adapterdrop.measure.env import collect_env
+from adapterdrop.measure.runner import measure_group, skipped_record
+from adapterdrop.measure.timing import TimingConfig
+from adapterdrop.models.presets import model_config
+from adapterdrop.results import append_records, finished_keys, load_records
+from adapterdrop.scenario import (
+    DTYPES,
+    PHASES,
+    PRECISIONS,
+    Record,
+    Scenario,
+    ScenarioError,
+    default_precision,
+)
+from adapterdrop.variants import parse_variant
+
+#: where ``load_preset("NAME")`` looks for ``NAME.toml``: the working directory's bench/presets, then the
+#: checkout the package was imported from
+PRESET_DIRS = (Path("bench/presets"), Path(__file__).resolve().parent.parent / "bench" / "presets")
+
+
+class PresetError(AdapterDropError):
+    """A sweep preset that does not exist or does not parse (message is one line)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A ``[[comparison]]`` table: a baseline and variants, measured together in every cell of a grid."""
+
+    name: str = field(metadata={"help": "label stored in every record of the comparison"})
+    baseline: str = field(
+        metadata={"help": "variant every other one is compared with; may hold {placeholders}"}
+    )
+    variants: tuple[str, ...] = field(
+        metadata={"help": "variant templates; {placeholders} expand in the group"}
+    )
+    phases: tuple[str, ...] = field(default=("train", "infer"), metadata={"help": "train and/or infer"})
+    batch_sizes: tuple[int, ...] = field(default=(8,), metadata={"help": "sequences per step"})
+    seq_lens: tuple[int, ...] = field(default=(128,), metadata={"help": "tokens per sequence"})
+    expand: Mapping[str, tuple[Any, ...]] = field(
+        default_factory=dict, metadata={"help": "placeholder -> values"}
+    )
+
+
+@dataclass(frozen=True)
+class SweepPreset:
+    """A sweep grid: comparisons x models x devices x dtypes, with one timing setup."""
+
+    name: str = field(metadata={"help": "preset name (the file's stem)"})
+    comparisons: tuple[Comparison, ...]
+    description: str = ""
+    models: tuple[str, ...] = field(default=("bert-small",), metadata={"help": "model preset names"})
+    devices: tuple[str, ...] = field(default=("cpu",), metadata={"help": "cpu, cuda, cuda:N or all"})
+    dtypes: tuple[str, ...] = field(default=("fp32",), metadata={"help": "fp32, fp16, bf16"})
+    precision: str | None = field(
+        default=None, metadata={"help": "native or autocast; None: native for infer, autocast for train"}
+    )
+    threads: int | None = field(default=None, metadata={"help": "torch threads; None: torch's default"})
+    timing: TimingConfig = field(default_factory=TimingConfig)
+
+
+@dataclass(frozen=True)
+class Group:
+    """The scenarios measured together: the baseline first, then the other variants of the cell."""
+
+    scenarios: tuple[Scenario, ...]
+
+    @property
+    def baseline(self) -> Scenario:
+        return self.scenarios[0]
+
+
+# ---------------------------------------------------------------------------------------------- presets
+
+
+def available_presets() -> list[str]:
+    """Names of the preset files found in :data:`PRESET_DIRS`."""
+    return sorted({path.stem for folder in PRESET_DIRS if folder.is_dir() for path in folder.glob("*.toml")})
+
+
+def load_preset(name_or_path: str | Path) -> SweepPreset:
+    """Read a preset by name (``quick`` -> ``bench/presets/quick.toml``) or by the path of a TOML file."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith(".toml") or path.is_file()):
+        path = next(
+            (folder / f"{text}.toml" for folder in PRESET_DIRS if (folder / f"{text}.toml").is_file()), path
+        )
+        if not path.is_file():
+            raise PresetError(f"unknown sweep preset '{text}'; available: {', '.join(available_presets())}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise PresetError(f"cannot read preset {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"preset {path} is not valid TOML: {exc}") from None
+    try:
+        return preset_from_dict(data, name=path.stem)
+    except AdapterDropError as exc:
+        raise PresetError(f"preset {path}: {exc}") from None
+
+
+_PRESET_KEYS = {"description", "models", "devices", "dtypes", "precision", "threads", "timing", "comparison"}
+_COMPARISON_KEYS = {"name", "baseline", "variants", "phases", "batch_sizes", "seq_lens", "expand"}
+
+
+def preset_from_dict(data: Mapping[str, Any], name: str) -> SweepPreset:
+    """A validated :class:`SweepPreset` from the parsed TOML of a preset file."""
+    _no_unknown(data, _PRESET_KEYS, "preset")
+    comparisons = data.get("comparison")
+    if not isinstance(comparisons, list) or not comparisons:
+        raise PresetError("needs at least one [[comparison]] table")
+    timing = data.get("timing", {})
+    if not isinstance(timing, dict):
+        raise PresetError("[timing] must be a table")
+    _no_unknown(timing, {f.name for f in dataclasses.fields(TimingConfig)}, "[timing]")
+    preset = SweepPreset(
+        name=name,
+        description=str(data.get("description", "")),
+        comparisons=tuple(_comparison(item, index) for index, item in enumerate(comparisons)),
+        models=_strings(data.get("models", ["bert-small"]), "models"),
+        devices=_strings(data.get("devices", ["cpu"]), "devices"),
+        dtypes=_choices(data.get("dtypes", ["fp32"]), "dtypes", DTYPES),
+        precision=data.get("precision"),
+        threads=data.get("threads"),
+        timing=TimingConfig(**timing),
+    )
+    validate_preset(preset)
+    return preset
+
+
+def validate_preset(preset: SweepPreset) -> None:
+    """Check everything that can be checked before measuring: names, values, variant names, models."""
+    if preset.precision is not None and preset.precision not in PRECISIONS:
+        raise PresetError(f"precision must be one of {', '.join(PRECISIONS)}, not {preset.precision!r}")
+    if preset.threads is not None and not _positive_int(preset.threads):
+        raise PresetError(f"threads must be a positive integer, not {preset.threads!r}")
+    for model in preset.models:
+        model_config(model)  # UnknownPresetError names the valid ones
+    resolve_devices(preset.devices, check=False)
+    for comparison in preset.comparisons:
+        for _ in _variant_sets(comparison):
+            pass  # parses every expanded name: VariantError on a bad one
+
+
+def _comparison(item: Any, index: int) -> Comparison:
+    if not isinstance(item, dict):
+        raise PresetError(f"[[comparison]] #{index + 1} must be a table")
+    _no_unknown(item, _COMPARISON_KEYS, f"[[comparison]] #{index + 1}")
+    where = f"comparison '{item.get('name', index + 1)}'"
+    for key in ("name", "baseline", "variants"):
+        if key not in item:
+            raise PresetError(f"{where} needs '{key}'")
+    expand = item.get("expand", {})
+    if not isinstance(expand, dict) or not all(isinstance(v, list) and v for v in expand.values()):
+        raise PresetError(f"{where}: expand must map each placeholder to a non-empty list")
+    return Comparison(
+        name=str(item["name"]),
+        baseline=str(item["baseline"]),
+        variants=_strings(item["variants"], f"{where}: variants", allow_empty=True),
+        phases=_choices(item.get("phases", ["train", "infer"]), f"{where}: phases", PHASES),
+        batch_sizes=_positive_ints(item.get("batch_sizes", [8]), f"{where}: batch_sizes"),
+        seq_lens=_positive_ints(item.get("seq_lens", [128]), f"{where}: seq_lens"),
+        expand={key: tuple(values) for key, values in expand.items()},
+    )
+
+
+def _no_unknown(data: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise PresetError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+
+
+def _strings(value: Any, what: str, allow_empty: bool = False) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) for v in value)
+        or not (value or allow_empty)
+    ):
+        raise PresetError(f"{what} must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _choices(value: Any, what: str, valid: Sequence[str]) -> tuple[str, ...]:
+    values = _strings(value, what)
+    for item in values:
+        if item not in valid:
+            raise PresetError(f"{what}: unknown value {item!r}; valid: {', '.join(valid)}")
+    return values
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _positive_ints(value: Any, what: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(_positive_int(v) for v in value):
+        raise PresetError(f"{what} must be a list of positive integers, got {value!r}")
+    return tuple(sorted(set(value)))
+
+
+# ---------------------------------------------------------------------------------------------- expansion
+
+
+def resolve_devices(devices: Iterable[str], *, check: bool = True) -> list[str]:
+    """``cpu``, ``cuda`` (the current GPU), ``cuda:N`` or ``all`` (every visible GPU) -> device labels.
+
+    With ``check``, a GPU that is not visible is an error; without it only the spelling is checked.
+    """
+    resolved: list[str] = []
+    for device in devices:
+        if device == "cpu":
+            labels = ["cpu"]
+        elif device == "all":
+            if check and not torch.cuda.device_count():
+                raise ScenarioError("--device all: no GPU is visible")
+            labels = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        elif device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+            if not check:
+                labels = [device]
+            elif not torch.cuda.is_available():
+                raise ScenarioError(f"device '{device}' requested but CUDA is not available")
+            else:
+                index = torch.cuda.current_device() if device == "cuda" else int(device[5:])
+                if index >= torch.cuda.device_count():
+                    raise ScenarioError(
+                        f"device '{device}' does not exist; {torch.cuda.device_count()} GPU(s) visible"
+                    )
+                labels = [f"cuda:{index}"]
+        else:
+            raise ScenarioError(f"unknown device '{device}'; use cpu, cuda, cuda:N or all")
+        resolved.extend(label for label in labels if label not in resolved)
+    return resolved
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _fill(template: str, values: Mapping[str, Any], where: str) -> str:
+    missing = _placeholders(template) - set(values)
+    if missing:
+        raise PresetError(f"{where}: placeholder(s) {', '.join(sorted(missing))} not in expand")
+    return parse_variant(template.format(**values)).canonical
+
+
+def _variant_sets(comparison: Comparison) -> list[tuple[str, list[str]]]:
+    """(baseline, variants) per value of the baseline's placeholders; canonical names, baseline excluded."""
+    where = f"comparison '{comparison.name}'"
+    outer = sorted(_placeholders(comparison.baseline))
+    inner = [key for key in comparison.expand if key not in outer]
+    sets = []
+    for outer_values in itertools.product(*(comparison.expand.get(key, [None]) for key in outer)):
+        fixed = dict(zip(outer, outer_values, strict=True))
+        baseline = _fill(comparison.baseline, fixed, where)
+        variants: list[str] = []
+        for inner_values in itertools.product(*(comparison.expand[key] for key in inner)):
+            values = {**fixed, **dict(zip(inner, inner_values, strict=True))}
+            for template in comparison.variants:
+                name = _fill(template, values, where)
+                if name != baseline and name not in variants:
+                    variants.append(name)
+        sets.append((baseline, variants))
+    return sets
+
+
+def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> list[Group]:
+    """Every group of the grid, in measuring order (batch sizes ascending within a series)."""
+    device_labels = resolve_devices(devices if devices is not None else preset.devices)
+    threads = preset.threads or torch.get_num_threads()
+    groups = []
+    for device, model, dtype, comparison in itertools.product(
+        device_labels, preset.models, preset.dtypes, preset.comparisons
+    ):
+        for (baseline, variants), phase, seq_len, batch_size in itertools.product(
+            _variant_sets(comparison), comparison.phases, comparison.seq_lens, comparison.batch_sizes
+        ):
+            precision = "native" if dtype == "fp32" else preset.precision or default_precision(phase, dtype)
+            common = dict(
+                model=model,
+                phase=phase,
+                batch_size=batch_size,
+                seq_len=seq_len,
+                device=device,
+                dtype=dtype,
+                precision=precision,
+                threads=threads,
+                comparison=comparison.name,
+                baseline=baseline,
+            )
+            groups.append(Group(tuple(Scenario(variant=v, **common) for v in [baseline, *variants])))
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def _series(scenario: Scenario) -> Scenario:
+    """The scenario with its batch size normalised: larger batches of one series are skipped after OOM."""
+    return dataclasses.replace(scenario, batch_size=1)
+
+
+def run_sweep(
+    preset: SweepPreset,
+    results_path: Path | str,
+    *,
+    devices: Sequence[str] | None = None,
+    progress: bool = False,
+) -> list[Record]:
+    """Measure every scenario of ``preset`` not yet stored in ``results_path``; return the new records.
+
+    ``devices`` overrides the preset's devices. ``progress`` shows a tqdm bar on stderr.
+    """
+    results_path = Path(results_path)
+    stored = load_records(results_path, missing_ok=True)
+    done = finished_keys(stored)
+    oom_at: dict[Scenario, int] = {}  # series -> smallest batch size that ran out of memory
+    for record in stored:
+        if record.status == "oom":
+            series = _series(record.scenario)
+            oom_at[series] = min(record.batch_size, oom_at.get(series, record.batch_size))
+    groups = expand_groups(preset, devices)
+    total = sum(len(group.scenarios) for group in groups)
+    written: list[Record] = []
+    envs: dict[tuple[str, int], dict[str, Any]] = {}
+    with tqdm(total=total, disable=not progress, file=sys.stderr, unit="scenario", dynamic_ncols=True) as bar:
+        for group in groups:
+            missing = [s for s in group.scenarios if s.key not in done]
+            bar.update(len(group.scenarios) - len(missing))
+            if not missing:
+                continue
+            first = group.baseline
+            bar.set_description(
+                f"{first.comparison} {first.phase} b={first.batch_size} s={first.seq_len} {first.device}"
+            )
+            records = []
+            to_measure = []
+            for scenario in group.scenarios:
+                limit = oom_at.get(_series(scenario))
+                if limit is not None and scenario.batch_size > limit:
+                    if scenario.key not in done:
+                        records.append(skipped_record(scenario, f"batch size {limit} ran out of memory"))
+                elif scenario in missing or scenario is first:
+                    to_measure.append(scenario)
+            if any(s in missing for s in to_measure):
+                env_key = (first.device, first.threads)
+                if env_key not in envs:
+                    envs[env_key] = collect_env(first.device, first.threads)
+                measured = measure_group(to_measure, preset.timing, baseline=first.variant, env=envs[env_key])
+                records.extend(r for r in measured if r.key not in done)
+            append_records(results_path, records)
+            for record in records:
+                done.add(record.key)
+                if record.status == "oom":
+                    oom_at.setdefault(_series(record.scenario), record.batch_size)
+            written.extend(records)
+            bar.update(len(missing))
+    return written
