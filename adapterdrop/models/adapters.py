@@ -73,6 +73,7 @@ class AdapterBank(nn.Module):
             self.b_down = nn.Parameter(torch.stack([a.down.bias.detach()[None] for a in adapters]))
             self.w_up = nn.Parameter(torch.stack([a.up.weight.detach().t() for a in adapters]))
             self.b_up = nn.Parameter(torch.stack([a.up.bias.detach()[None] for a in adapters]))
+            self.requires_grad_(adapters[0].down.weight.requires_grad)
 
     def adapter(self, index: int) -> BottleneckAdapter:
         """A standalone copy of adapter ``index`` (same weights)."""
@@ -93,8 +94,14 @@ class AdapterBank(nn.Module):
         return copy.to(self.w_down.device, self.w_down.dtype)
 
     def select(self, indices: Sequence[int]) -> AdapterBank:
-        """A bank of the adapters at ``indices`` (in that order); the others are gone, not masked."""
-        return AdapterBank([self.adapter(i) for i in indices], impl=self.impl)
+        """A bank of the adapters at ``indices`` (in that order); the others are gone, not masked.
+
+        ``loop`` banks reuse the kept adapter modules; ``bmm`` banks copy the kept slices of the weights.
+        """
+        if self.impl == "loop":
+            return AdapterBank([self.adapters[i] for i in indices], impl="loop")
+        kept = AdapterBank([self.adapter(i) for i in indices], impl=self.impl)
+        return kept.requires_grad_(self.w_down.requires_grad)
 
     def forward(self, hidden: torch.Tensor, shared: bool) -> torch.Tensor:
         count = self.size

@@ -6,12 +6,17 @@ import here.
 
 from __future__ import annotations
 
+import importlib
+
 from transformers import PretrainedConfig, PreTrainedModel
 
 from adapterdrop.models.encoder import build_base
-from adapterdrop.variants import fusion, multitask, single  # noqa: F401  (they register their variants)
 from adapterdrop.variants.base import VariantModel
 from adapterdrop.variants.spec import REGISTRY, VariantInfo, VariantSpec, parse_variant
+
+# importing a variant module registers its variants; this order is the order they are listed in
+for _module in ("single", "multitask", "fusion"):
+    importlib.import_module(f"adapterdrop.variants.{_module}")
 
 
 def list_variants() -> list[VariantInfo]:
