@@ -198,18 +198,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
     from adapterdrop.measure.env import collect_env
     from adapterdrop.measure.runner import measure_group
-    from adapterdrop.models.presets import model_config
     from adapterdrop.results import append_records
     from adapterdrop.scenario import Scenario, default_precision
-    from adapterdrop.sweep import resolve_devices
+    from adapterdrop.sweep import check_variants_fit, resolve_devices
     from adapterdrop.variants import parse_variant
 
     dtype = args.dtype or "fp32"
     devices = resolve_devices(args.device or ["cpu"])
     model = args.model or "bert-small"
-    model_config(model)
     variant = parse_variant(args.variant).canonical
     baseline = parse_variant(args.baseline).canonical if args.baseline else variant
+    check_variants_fit(model, [baseline, variant])
     threads = args.threads or torch.get_num_threads()
     records = []
     for device in devices:

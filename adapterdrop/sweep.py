@@ -11,6 +11,7 @@ skipped.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import string
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from adapterdrop.errors import AdapterDropError
+from adapterdrop.errors import AdapterDropError, VariantError
 from adapterdrop.measure.env import collect_env
 from adapterdrop.measure.runner import measure_group, skipped_record
 from adapterdrop.measure.timing import TimingConfig
@@ -39,7 +40,7 @@ from adapterdrop.scenario import (
     ScenarioError,
     default_precision,
 )
-from adapterdrop.variants import parse_variant
+from adapterdrop.variants import build_base, build_variant, parse_variant
 
 #: where ``load_preset("NAME")`` looks for ``NAME.toml``: the working directory's bench/presets, then the
 #: checkout the package was imported from
@@ -118,9 +119,9 @@ def load_preset(name_or_path: str | Path) -> SweepPreset:
     try:
         data = tomllib.loads(path.read_text())
     except OSError as exc:
-        raise PresetError(f"cannot read preset {path}: {exc.strerror or exc}") from None
+        raise PresetError(f"preset {path}: cannot read it ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"preset {path} is not valid TOML: {exc}") from None
+        raise PresetError(f"preset {path}: not valid TOML ({exc})") from None
     try:
         return preset_from_dict(data, name=path.stem)
     except AdapterDropError as exc:
@@ -295,6 +296,25 @@ def _variant_sets(comparison: Comparison) -> list[tuple[str, list[str]]]:
     return sets
 
 
+def check_variants_fit(model: str, variants: Iterable[str]) -> None:
+    """Build every variant on a miniature of ``model`` (same layers, width 8) so that an option that does
+    not fit the model (``n`` beyond its layers, ``keep`` above ``adapters``) is a :class:`VariantError`
+    before anything is measured. Takes milliseconds per variant."""
+    config = copy.deepcopy(model_config(model))
+    config.hidden_size = config.intermediate_size = 8
+    config.num_attention_heads = 1
+    config.vocab_size = min(config.vocab_size, 64)
+    if hasattr(config, "embedding_size"):
+        config.embedding_size = 8
+    base = build_base(config)
+    with torch.no_grad():
+        for variant in dict.fromkeys(variants):
+            try:
+                build_variant(variant, config, base=base)
+            except VariantError as exc:
+                raise VariantError(f"{variant} on {model}: {exc}") from None
+
+
 def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> list[Group]:
     """Every group of the grid, in measuring order (batch sizes ascending within a series)."""
     device_labels = resolve_devices(devices if devices is not None else preset.devices)
@@ -351,6 +371,8 @@ def run_sweep(
             series = _series(record.scenario)
             oom_at[series] = min(record.batch_size, oom_at.get(series, record.batch_size))
     groups = expand_groups(preset, devices)
+    for model in preset.models:
+        check_variants_fit(model, (s.variant for g in groups for s in g.scenarios if s.model == model))
     total = sum(len(group.scenarios) for group in groups)
     written: list[Record] = []
     envs: dict[tuple[str, int], dict[str, Any]] = {}

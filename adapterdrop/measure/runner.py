@@ -35,12 +35,12 @@ from adapterdrop.scenario import Record, Scenario
 from adapterdrop.variants import VariantModel, build_base, build_variant
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-#: steps of the untimed memory pass
-MEMORY_STEPS = 2
+#: steps of the untimed memory pass (after warm-up and the FLOP pass, so allocations are steady)
+MEMORY_STEPS = 1
 #: training-step FLOP passes that must agree for a variant to count as deterministic; a variant whose
 #: structure changes from step to step (robust AdapterDrop) records the mean over STOCHASTIC_FLOP_STEPS
 DETERMINISM_CHECKS = 3
-STOCHASTIC_FLOP_STEPS = 32
+STOCHASTIC_FLOP_STEPS = 16
 SEED = 0
 
 

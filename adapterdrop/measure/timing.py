@@ -62,6 +62,8 @@ def sample(fn: Callable[[], object], num_threads: int, number: int) -> float:
 
 def rotations(names: list[str], rounds: int) -> list[list[str]]:
     """The order of each round: round r starts at ``names[r % len(names)]``."""
+    if not names:
+        return []
     return [names[r % len(names) :] + names[: r % len(names)] for r in range(rounds)]
 
 
