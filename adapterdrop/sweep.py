@@ -386,20 +386,21 @@ def run_sweep(
             bar.set_description(
                 f"{first.comparison} {first.phase} b={first.batch_size} s={first.seq_len} {first.device}"
             )
+            env_key = (first.device, first.threads)
+            if env_key not in envs:
+                envs[env_key] = collect_env(first.device, first.threads)
+            env = envs[env_key]
             records = []
             to_measure = []
             for scenario in group.scenarios:
                 limit = oom_at.get(_series(scenario))
                 if limit is not None and scenario.batch_size > limit:
                     if scenario.key not in done:
-                        records.append(skipped_record(scenario, f"batch size {limit} ran out of memory"))
+                        records.append(skipped_record(scenario, f"batch size {limit} ran out of memory", env))
                 elif scenario in missing or scenario is first:
                     to_measure.append(scenario)
             if any(s in missing for s in to_measure):
-                env_key = (first.device, first.threads)
-                if env_key not in envs:
-                    envs[env_key] = collect_env(first.device, first.threads)
-                measured = measure_group(to_measure, preset.timing, baseline=first.variant, env=envs[env_key])
+                measured = measure_group(to_measure, preset.timing, baseline=first.variant, env=env)
                 records.extend(r for r in measured if r.key not in done)
             append_records(results_path, records)
             for record in records:

@@ -69,6 +69,7 @@ def test_failures_stay_in_their_variant(fast_timing, monkeypatch):
         baseline="full",
     )
     statuses = {r.variant: (r.status, r.error) for r in records}
+    assert len(runner.one_line(RuntimeError("x" * 1000))) == runner.MAX_ERROR_CHARS
     assert statuses["adapter"] == ("error", "RuntimeError: something broke")
     assert statuses["adapterdrop:n=2"] == ("oom", "OutOfMemoryError: CUDA out of memory")
     assert statuses["full"][0] == statuses["adapterdrop:n=1"][0] == "ok"

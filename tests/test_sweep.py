@@ -156,6 +156,7 @@ def test_oom_is_recorded_and_larger_batches_are_skipped(tmp_path, monkeypatch):
         "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
     )
     assert outcome[("adapter", 4)] == ("skipped", "batch size 2 ran out of memory")
+    assert all(r.env["device"] == "cpu" for r in written)  # skipped records carry their environment too
     assert all(outcome[("full", b)][0] == "ok" for b in (1, 2, 4))  # the sweep went on
     assert run_sweep(load_preset(preset_path), results) == []  # oom and skipped count as done
 

@@ -59,10 +59,15 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in str(exc)
 
 
+#: longest error message kept in a record (CUDA's out-of-memory advice runs to 600 characters)
+MAX_ERROR_CHARS = 200
+
+
 def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message``."""
+    """``Type: first line of the message``, cut to :data:`MAX_ERROR_CHARS`."""
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    line = f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
 
 
 def now_iso() -> str:
