@@ -124,7 +124,9 @@ class Record:
     params_total: int | None = None
     params_trainable: int | None = None
     peak_memory_bytes: int | None = None
-    memory_kind: str | None = field(default=None, metadata={"help": "cuda_max_allocated or host_rss_growth"})
+    memory_kind: str | None = field(
+        default=None, metadata={"help": "cuda_max_allocated, host_allocated_peak or host_rss_growth"}
+    )
     speedup: float | None = field(default=None, metadata={"help": "baseline median / this median"})
     ideal_speedup: float | None = field(default=None, metadata={"help": "baseline FLOPs / this FLOPs"})
     efficiency: float | None = field(default=None, metadata={"help": "speedup / ideal_speedup"})

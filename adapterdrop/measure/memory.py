@@ -1,7 +1,15 @@
-"""Peak memory of a few steps: accelerator peak counters on CUDA, sampled host RSS on CPU (bytes)."""
+"""Peak memory of a few steps, in bytes, above what was in use before them.
+
+CUDA: the caching allocator's peak counters. CPU: with glibc, the bytes that malloc has handed out and not
+taken back (``mallinfo2``: in-use heap blocks plus mmapped blocks), sampled in a thread, so memory freed by
+an earlier step and reused is not mistaken for nothing; elsewhere the process's resident set size (RSS),
+whose growth misses memory that the allocator reuses after the first step.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 from collections.abc import Callable
 
@@ -9,32 +17,75 @@ import psutil
 import torch
 
 CUDA_KIND = "cuda_max_allocated"
-HOST_KIND = "host_rss_growth"
+HOST_ALLOCATED_KIND = "host_allocated_peak"
+HOST_RSS_KIND = "host_rss_growth"
 
 
-class RssPeak:
-    """Context manager: samples this process's resident set size in a thread; ``growth`` = peak - start.
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
 
-    ``interval_s`` is the sampling period in seconds; a peak shorter than it can be missed, so the result
-    is a lower bound of the true peak growth (bytes).
+
+def _mallinfo2() -> Callable[[], int] | None:
+    """A reader of glibc's bytes in use (heap + mmapped blocks), or None without glibc >= 2.33."""
+    name = ctypes.util.find_library("c")
+    try:
+        function = ctypes.CDLL(name).mallinfo2 if name else None
+    except (OSError, AttributeError):
+        return None
+    if function is None:
+        return None
+    function.restype = _MallInfo2
+
+    def in_use() -> int:
+        info = function()
+        return info.uordblks + info.hblkhd
+
+    return in_use
+
+
+_HOST_IN_USE = _mallinfo2()
+
+
+class HostPeak:
+    """Context manager: samples host memory in a thread; ``growth`` = peak - value at entry (bytes).
+
+    ``kind`` says what is sampled: ``host_allocated_peak`` (glibc's bytes in use) or ``host_rss_growth``
+    (resident set size). ``interval_s`` is the sampling period in seconds; a peak shorter than it can be
+    missed, so the result is a lower bound of the true peak.
     """
 
     def __init__(self, interval_s: float = 0.001) -> None:
         self.interval_s = interval_s
+        process = psutil.Process()
+        self._read = _HOST_IN_USE or (lambda: process.memory_info().rss)
+        self.kind = HOST_ALLOCATED_KIND if _HOST_IN_USE else HOST_RSS_KIND
         self.start = 0
         self.peak = 0
-        self._process = psutil.Process()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.peak = max(self.peak, self._process.memory_info().rss)
+            self.peak = max(self.peak, self._read())
 
-    def __enter__(self) -> RssPeak:
-        self.start = self.peak = self._process.memory_info().rss
+    def __enter__(self) -> HostPeak:
+        self.start = self.peak = self._read()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._sample, name="rss-peak", daemon=True)
+        self._thread = threading.Thread(target=self._sample, name="host-memory-peak", daemon=True)
         self._thread.start()
         return self
 
@@ -42,11 +93,11 @@ class RssPeak:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.peak = max(self.peak, self._read())
 
     @property
     def growth(self) -> int:
-        """Peak RSS above the RSS at entry, in bytes."""
+        """Peak above the value at entry, in bytes."""
         return self.peak - self.start
 
 
@@ -54,7 +105,7 @@ def peak_memory(step: Callable[[], object], steps: int, device: torch.device) ->
     """Peak memory (bytes) that ``steps`` calls of ``step`` need above what was in use before, and its kind.
 
     CUDA: ``max_memory_allocated`` after ``reset_peak_memory_stats``, minus the allocation before.
-    CPU: growth of the host resident set size, sampled by :class:`RssPeak`.
+    CPU: host memory sampled by :class:`HostPeak` (see there for its ``kind``).
     """
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -64,7 +115,7 @@ def peak_memory(step: Callable[[], object], steps: int, device: torch.device) ->
             step()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before, CUDA_KIND
-    with RssPeak() as rss:
+    with HostPeak() as host:
         for _ in range(steps):
             step()
-    return rss.growth, HOST_KIND
+    return host.growth, host.kind
