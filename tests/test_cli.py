@@ -184,3 +184,13 @@ def test_no_traceback_from_the_console_entry_point(tmp_path):
     assert done.returncode == 1
     reason = "Expecting ',' delimiter: line 1 column 6 (char 5)"
     assert done.stderr == f"adapterdrop: error: {path}:1: not valid JSON ({reason})\n"
+
+
+def test_run_sweeps_then_reports(capsys, tmp_path):
+    results, out = tmp_path / "smoke.jsonl", tmp_path / "report"
+    status, stdout, err = run(
+        capsys, "run", "--preset", "smoke", "--results", str(results), "--out", str(out), "--no-progress"
+    )
+    assert status == 0, err
+    assert stdout.splitlines() == [f"6 record(s) written to {results} (ok 6)", f"report written to {out}"]
+    assert (out / "report.md").is_file()
