@@ -279,10 +279,10 @@ def _fill(template: str, values: Mapping[str, Any], where: str) -> str:
 def _variant_sets(comparison: Comparison) -> list[tuple[str, list[str]]]:
     """(baseline, variants) per value of the baseline's placeholders; canonical names, baseline excluded."""
     where = f"comparison '{comparison.name}'"
-    outer = sorted(_placeholders(comparison.baseline))
+    outer = [key for key in comparison.expand if key in _placeholders(comparison.baseline)]
     inner = [key for key in comparison.expand if key not in outer]
     sets = []
-    for outer_values in itertools.product(*(comparison.expand.get(key, [None]) for key in outer)):
+    for outer_values in itertools.product(*(comparison.expand[key] for key in outer)):
         fixed = dict(zip(outer, outer_values, strict=True))
         baseline = _fill(comparison.baseline, fixed, where)
         variants: list[str] = []

@@ -63,6 +63,10 @@ def test_groups_split_on_baseline_placeholders(tiny_preset):
             "[[comparison]]\nname='a'\nbaseline='full'\nvariants=['parallel:tasks={t}']",
             "placeholder",
         ),
+        (
+            "[[comparison]]\nname='a'\nbaseline='parallel:tasks={t}'\nvariants=[]",
+            "placeholder\\(s\\) t not in expand",
+        ),
         ("colour='red'\n[[comparison]]\nname='a'\nbaseline='full'\nvariants=[]", "unknown key"),
         (
             "devices=['tpu']\n[[comparison]]\nname='a'\nbaseline='full'\nvariants=[]",
