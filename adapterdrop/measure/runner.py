@@ -37,9 +37,8 @@ from adapterdrop.variants import VariantModel, build_base, build_variant
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 #: steps of the untimed memory pass (after warm-up and the FLOP pass, so allocations are steady)
 MEMORY_STEPS = 1
-#: training-step FLOP passes that must agree for a variant to count as deterministic; a variant whose
-#: structure changes from step to step (robust AdapterDrop) records the mean over STOCHASTIC_FLOP_STEPS
-DETERMINISM_CHECKS = 3
+#: training steps whose FLOPs are averaged for a variant that draws its computation per step
+#: (``VariantModel.stochastic``: robust AdapterDrop); a deterministic variant's step is counted once
 STOCHASTIC_FLOP_STEPS = 16
 SEED = 0
 
@@ -130,9 +129,7 @@ def _step_and_flops(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    counts = [_count_training_flops(forward) for _ in range(DETERMINISM_CHECKS)]
-    if len(set(counts)) > 1:  # the variant draws its structure per step: record the mean
-        counts += [_count_training_flops(forward) for _ in range(STOCHASTIC_FLOP_STEPS - len(counts))]
+    counts = [_count_training_flops(forward) for _ in range(STOCHASTIC_FLOP_STEPS if model.stochastic else 1)]
     forward_flops = round(sum(c[0] for c in counts) / len(counts))
     backward_flops = round(sum(c[1] for c in counts) / len(counts))
     optimizer.zero_grad(set_to_none=True)

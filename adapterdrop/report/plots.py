@@ -43,7 +43,11 @@ _COLOURS = (
 )
 _LINESTYLES = ("-", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
 _MARKERS = ("o", "s", "^", "D", "v", "P")
-_MEMORY_KINDS = {"cuda_max_allocated": "CUDA max allocated", "host_rss_growth": "host RSS growth"}
+_MEMORY_KINDS = {
+    "cuda_max_allocated": "CUDA max allocated",
+    "host_allocated_peak": "host heap peak",
+    "host_rss_growth": "host RSS growth",
+}
 
 
 def _colour(index: int) -> str:

@@ -32,6 +32,9 @@ class VariantModel(nn.Module):
 
     num_tasks: int = 1
     supports_training: bool = True
+    #: True when a training step's computation is drawn at random (robust AdapterDrop): one step's FLOPs
+    #: then say little, and the harness records the mean over many steps
+    stochastic: bool = False
 
     def __init__(self, spec: VariantSpec) -> None:
         super().__init__()

@@ -119,11 +119,14 @@ def build_unpruned(spec: VariantSpec, base: PreTrainedModel, seed: int) -> Fusio
     return FusionModel(spec, base, plugins, ClassificationHead(hidden, NUM_LABELS))
 
 
-def calibration_batches(config: PretrainedConfig, count: int, seed: int) -> list[torch.Tensor]:
+def calibration_batches(
+    config: PretrainedConfig, count: int, seed: int, device: torch.device | str = "cpu"
+) -> list[torch.Tensor]:
     """``count`` random token batches of :data:`CALIBRATION_SHAPE` (sequence capped by the model)."""
     batch, seq = CALIBRATION_SHAPE
     seq = min(seq, config.max_position_embeddings - 2)
-    return [make_batch(config.vocab_size, batch, seq, seed=seed + 1000 + i).input_ids for i in range(count)]
+    seeds = range(seed + 1000, seed + 1000 + count)
+    return [make_batch(config.vocab_size, batch, seq, str(device), seed=s).input_ids for s in seeds]
 
 
 def build_fusion(
@@ -137,7 +140,8 @@ def build_fusion(
     model = build_unpruned(spec, base, seed)
     if keep == spec["adapters"] or not model.plugins:
         return model
-    scores = model.calibrate(calibration_batches(config, spec["calib"], seed))
+    device = next(base.parameters()).device
+    scores = model.to(device).calibrate(calibration_batches(config, spec["calib"], seed, device))
     return model.pruned(scores, keep, spec["prune"], spec)
 
 

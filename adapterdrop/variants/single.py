@@ -79,6 +79,7 @@ class AdapterModel(VariantModel):
         self.head = ClassificationHead(base.config.hidden_size, NUM_LABELS)
         self.inference_drop = inference_drop
         self.robust_max = robust_max
+        self.stochastic = robust_max is not None
         self._draws = random.Random(seed)
         self.drawn: list[int] = []
 
