@@ -169,3 +169,11 @@ def test_unpruned_builder_matches_variant(config, base):
     ids = token_ids(config)
     built = build_variant(spec, config, base=base, seed=9)
     assert torch.equal(infer(build_unpruned(spec, base, 9), ids), infer(built, ids))
+
+
+def test_pruned_fusion_builds_on_a_bf16_encoder(config):
+    """Calibration runs in the encoder's dtype (the harness casts the base before building variants)."""
+    base = build_base(config).to(torch.bfloat16).eval()
+    model = build_variant("fusion:adapters=3,keep=2", config, base=base, seed=0)
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())
+    assert infer(model, token_ids(config)).dtype == torch.bfloat16

@@ -140,8 +140,9 @@ def build_fusion(
     model = build_unpruned(spec, base, seed)
     if keep == spec["adapters"] or not model.plugins:
         return model
-    device = next(base.parameters()).device
-    scores = model.to(device).calibrate(calibration_batches(config, spec["calib"], seed, device))
+    weights = next(base.parameters())  # calibrate where and in the dtype the encoder already is
+    model.to(weights.device, weights.dtype)
+    scores = model.calibrate(calibration_batches(config, spec["calib"], seed, weights.device))
     return model.pruned(scores, keep, spec["prune"], spec)
 
 
