@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers_models import tiny_config
 
 from adapterdrop.measure.timing import TimingConfig
+from adapterdrop.models.encoder import build_base
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,3 +55,15 @@ def tiny_preset(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_PRESET)
     return path
+
+
+@pytest.fixture(scope="module")
+def config():
+    """The 4-layer, hidden-32 BERT config of the model tests."""
+    return tiny_config()
+
+
+@pytest.fixture(scope="module")
+def base(config):
+    """A frozen encoder of ``config`` (seed 0) in eval mode, shared by the variants of a test module."""
+    return build_base(config, seed=0).eval()

@@ -93,36 +93,12 @@ def test_measure_json(capsys):
 
 def test_sweep_from_flags(capsys, tmp_path):
     results = tmp_path / "r.jsonl"
-    status, out, err = run(
-        capsys,
-        "sweep",
-        "--variant",
-        "full",
-        "--variant",
-        "adapter",
-        "--phase",
-        "infer",
-        "--results",
-        str(results),
-        "--no-progress",
-        *TINY,
-    )
+    argv = ["sweep", "--variant", "full", "--variant", "adapter", "--phase", "infer"]
+    argv += ["--results", str(results), "--no-progress", *TINY]
+    status, out, err = run(capsys, *argv)
     assert status == 0, err
     assert out.strip() == f"2 record(s) written to {results} (ok 2)"
-    status, out, _ = run(
-        capsys,
-        "sweep",
-        "--variant",
-        "full",
-        "--variant",
-        "adapter",
-        "--phase",
-        "infer",
-        "--results",
-        str(results),
-        "--no-progress",
-        *TINY,
-    )
+    status, out, _ = run(capsys, *argv)
     assert out.strip() == f"0 record(s) written to {results} (nothing new)"
 
 

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers_models import tiny_config, token_ids
+from helpers_models import token_ids
 
 from adapterdrop.models.encoder import build_base
 from adapterdrop.variants import build_variant, parse_variant
 from adapterdrop.variants.fusion import build_unpruned
 
 TASKS = 3
-
-
-@pytest.fixture(scope="module")
-def config():
-    return tiny_config()
-
-
-@pytest.fixture(scope="module")
-def base(config):
-    return build_base(config, seed=0).eval()
 
 
 def infer(model, ids):

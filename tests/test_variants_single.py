@@ -12,16 +12,6 @@ from adapterdrop.variants import build_variant
 LAYERS = 4
 
 
-@pytest.fixture(scope="module")
-def config():
-    return tiny_config()
-
-
-@pytest.fixture(scope="module")
-def base(config):
-    return build_base(config, seed=0).eval()
-
-
 def logits(model, ids):
     model.eval()
     with torch.inference_mode():
