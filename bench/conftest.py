@@ -2,8 +2,8 @@
 
 ``ADAPTERDROP_BENCH_MODEL`` (default ``bert-base``), ``ADAPTERDROP_BENCH_DEVICE`` (default ``cuda`` when
 one is visible, else ``cpu``), ``ADAPTERDROP_BENCH_BATCH`` (default 8), ``ADAPTERDROP_BENCH_SEQ`` (128),
-``ADAPTERDROP_BENCH_ROUNDS`` (5) and ``ADAPTERDROP_BENCH_TOLERANCE`` (0.25: how far measured/ideal may
-fall from 1 before a shared-layer benchmark fails).
+``ADAPTERDROP_BENCH_ROUNDS`` (5) and ``ADAPTERDROP_BENCH_TOLERANCE`` (0.25: the relative margin around
+the band of ideals a shared-layer speedup must fall in, see ``test_bench_parallel.py``).
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from PIL import Image
 
 from adapterdrop.report import ReportSummary, build_report
 from adapterdrop.report.paper import FIGURES
-from adapterdrop.report.plots import layer_count_ideal
 from adapterdrop.report.records import load_all
 from adapterdrop.results import ResultsFileError
 from adapterdrop.sweep import load_preset, run_sweep
+from adapterdrop.variants.multitask import layer_count_ideal
 
 PRESET = """
 description = "every standard comparison of the report, on the tiny model"

@@ -28,6 +28,7 @@ from adapterdrop.report.records import (
     sort_key,
     variant_sort_key,
 )
+from adapterdrop.variants.multitask import layer_count_ideal
 
 _COLOURS = (
     "tab:blue",
@@ -202,11 +203,6 @@ def plot_inference(records: list[Record], out_dir: Path) -> list[Path]:
         note,
         paper_band,
     )
-
-
-def layer_count_ideal(tasks: int, dropped: int, layers: int) -> float:
-    """Ideal speedup of N tasks sharing their K lowest of L layers: N·L / (K + N·(L − K))."""
-    return tasks * layers / (dropped + tasks * (layers - dropped))
 
 
 def _tasks(record: Record) -> int:

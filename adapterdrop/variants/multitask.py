@@ -111,6 +111,14 @@ class SeparateModel(VariantModel):
         }
 
 
+def layer_count_ideal(tasks: int, dropped: int, layers: int) -> float:
+    """Ideal speedup of N tasks sharing their K lowest of L layers over sharing none: N·L / (K + N·(L − K)).
+
+    Counts every layer as the same cost and only layers 0..K-1 as shared; FLOPs give the exact figure.
+    """
+    return tasks * layers / (dropped + tasks * (layers - dropped))
+
+
 def task_models(spec: VariantSpec, base: PreTrainedModel, seed: int) -> list[AdapterModel]:
     """The N single-task AdapterDrop models (``n`` dropped layers) that both multi-task variants run."""
     drop = check_layers(spec.name, spec["n"], num_layers(base))
