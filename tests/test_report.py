@@ -171,9 +171,12 @@ def test_missing_comparison_is_named(results: Path, tmp_path: Path) -> None:
     without_fusion = _write(
         tmp_path / "no-fusion.jsonl", [r for r in _lines(results) if r["comparison"] != "fusion"]
     )
-    summary = build_report([without_fusion], tmp_path / "out")
+    build_report([results], tmp_path / "out")
+    assert (tmp_path / "out" / "fusion_time.png").exists()
+    summary = build_report([without_fusion], tmp_path / "out")  # the same folder: no stale fusion plot
     assert "fusion" in summary.comparisons_missing and "fusion" not in summary.comparisons_found
     assert not (tmp_path / "out" / "fusion_time.png").exists()
+    assert not (tmp_path / "out" / "fusion_time.svg").exists()
     text = summary.report.read_text()
     missing = text.split("## Missing comparisons")[1]
     assert "**fusion**" in missing and "`fusion:adapters=N[,keep=k][,n=K]`" in missing

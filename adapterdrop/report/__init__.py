@@ -13,7 +13,7 @@ from pathlib import Path
 
 from adapterdrop.report.comparisons import COMPARISONS
 from adapterdrop.report.markdown import render
-from adapterdrop.report.plots import PLOTS
+from adapterdrop.report.plots import PLOTS, STEMS
 from adapterdrop.report.records import load_all
 
 
@@ -46,8 +46,10 @@ def build_report(results_paths: Sequence[Path], out_dir: Path) -> ReportSummary:
         selected = comparison.select(records)
         if selected:
             figures[comparison.name] = PLOTS[comparison.name](selected, out_dir)
-        else:
+        else:  # a plot left from an earlier report into this folder would no longer be true
             missing.append(comparison)
+            for suffix in ("png", "svg"):
+                (out_dir / f"{STEMS[comparison.name]}.{suffix}").unlink(missing_ok=True)
     report = out_dir / "report.md"
     report.write_text(render(records, paths, figures, missing, out_dir), encoding="utf-8")
     return ReportSummary(

@@ -44,6 +44,17 @@ _COLOURS = (
 )
 _LINESTYLES = ("-", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 2)))
 _MARKERS = ("o", "s", "^", "D", "v", "P")
+#: comparison name -> file stem of its plot (``STEM.png`` and ``STEM.svg``)
+STEMS = {
+    "training": "training_speedup",
+    "inference": "inference_relative_speed",
+    "parallel": "parallel_speedup",
+    "fusion": "fusion_time",
+    "efficiency": "efficiency",
+    "memory": "memory",
+    "devices": "throughput_per_device",
+}
+
 _MEMORY_KINDS = {
     "cuda_max_allocated": "CUDA max allocated",
     "host_allocated_peak": "host heap peak",
@@ -169,7 +180,7 @@ def plot_training(records: list[Record], out_dir: Path) -> list[Path]:
     return _speedup_vs_batch(
         records,
         out_dir,
-        "training_speedup",
+        STEMS["training"],
         "speedup over full fine-tuning (×)",
         "full fine-tuning (= 1)",
         note,
@@ -197,7 +208,7 @@ def plot_inference(records: list[Record], out_dir: Path) -> list[Path]:
     return _speedup_vs_batch(
         records,
         out_dir,
-        "inference_relative_speed",
+        STEMS["inference"],
         "speed relative to the full model (×)",
         "full model (= 1)",
         note,
@@ -294,7 +305,7 @@ def plot_parallel(records: list[Record], out_dir: Path) -> list[Path]:
         "layers as run once and the rest once per task; the FLOPs ideal is each record's `ideal_speedup`."
     )
     add_caption(fig, records, note)
-    return save(fig, out_dir, "parallel_speedup")
+    return save(fig, out_dir, STEMS["parallel"])
 
 
 def _quartiles(record: Record) -> tuple[float, float]:
@@ -337,7 +348,7 @@ def plot_fusion(records: list[Record], out_dir: Path) -> list[Path]:
         "process; above 1 is faster than the baseline."
     )
     add_caption(fig, records, note)
-    return save(fig, out_dir, "fusion_time")
+    return save(fig, out_dir, STEMS["fusion"])
 
 
 def plot_efficiency(records: list[Record], out_dir: Path) -> list[Path]:
@@ -377,7 +388,7 @@ def plot_efficiency(records: list[Record], out_dir: Path) -> list[Path]:
         "FLOPs saved would allow. Each point is one batch size / sequence length."
     )
     add_caption(fig, records, note)
-    return save(fig, out_dir, "efficiency")
+    return save(fig, out_dir, STEMS["efficiency"])
 
 
 def _memory_unit(values: list[float]) -> tuple[str, float]:
@@ -411,7 +422,7 @@ def plot_memory(records: list[Record], out_dir: Path) -> list[Path]:
         "GPU, growth of the process's resident memory (psutil) on the CPU."
     )
     add_caption(fig, records, note)
-    return save(fig, out_dir, "memory")
+    return save(fig, out_dir, STEMS["memory"])
 
 
 def _widest_scenario(members: list[Record]) -> list[Record]:
@@ -454,7 +465,7 @@ def plot_devices(records: list[Record], out_dir: Path) -> list[Path]:
         )
         legend_outside(ax, [Patch(color=colour, label=series) for series, colour in colours.items()])
     add_caption(fig, records, "Throughput = batch size / median time per step, per device and dtype.")
-    return save(fig, out_dir, "throughput_per_device")
+    return save(fig, out_dir, STEMS["devices"])
 
 
 PLOTS: dict[str, Callable[[list[Record], Path], list[Path]]] = {
