@@ -222,7 +222,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
             threads=threads,
             comparison="measure",
             baseline=baseline,
-            precision="native" if dtype == "fp32" else args.precision or default_precision(args.phase, dtype),
+            precision=default_precision(args.phase, dtype, args.precision),
         )
         names = [baseline] + ([variant] if variant != baseline else [])
         scenarios = [Scenario(variant=name, **common) for name in names]

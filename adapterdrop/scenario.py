@@ -28,11 +28,14 @@ class ScenarioError(AdapterDropError):
     """A scenario field has a value the harness cannot measure (message is one line)."""
 
 
-def default_precision(phase: str, dtype: str) -> str:
-    """fp32 is always native; fp16/bf16 run native for inference and under autocast for training."""
-    if dtype == "fp32" or phase == "infer":
+def default_precision(phase: str, dtype: str, requested: str | None = None) -> str:
+    """fp32 is always native; fp16/bf16 run as ``requested`` if given, else native for inference and
+    under autocast for training."""
+    if dtype == "fp32":
         return "native"
-    return "autocast"
+    if requested:
+        return requested
+    return "native" if phase == "infer" else "autocast"
 
 
 @dataclass(frozen=True)

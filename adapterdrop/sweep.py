@@ -326,7 +326,6 @@ def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> 
         for (baseline, variants), phase, seq_len, batch_size in itertools.product(
             _variant_sets(comparison), comparison.phases, comparison.seq_lens, comparison.batch_sizes
         ):
-            precision = "native" if dtype == "fp32" else preset.precision or default_precision(phase, dtype)
             common = dict(
                 model=model,
                 phase=phase,
@@ -334,7 +333,7 @@ def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> 
                 seq_len=seq_len,
                 device=device,
                 dtype=dtype,
-                precision=precision,
+                precision=default_precision(phase, dtype, preset.precision),
                 threads=threads,
                 comparison=comparison.name,
                 baseline=baseline,

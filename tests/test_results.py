@@ -76,6 +76,8 @@ def test_default_precision():
     assert default_precision("train", "bf16") == "autocast"
     assert default_precision("infer", "fp16") == "native"
     assert default_precision("train", "fp32") == "native"
+    assert default_precision("train", "fp32", "autocast") == "native"
+    assert default_precision("train", "bf16", "native") == "native"
 
 
 def test_round_trip(tmp_path):
