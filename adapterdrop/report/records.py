@@ -16,7 +16,7 @@ from typing import Any
 from adapterdrop.errors import VariantError
 from adapterdrop.models.presets import model_config
 from adapterdrop.results import load_records
-from adapterdrop.variants import VariantSpec, parse_variant
+from adapterdrop.variants import REGISTRY, VariantSpec, parse_variant
 
 Record = dict[str, Any]
 
@@ -32,8 +32,6 @@ _SERIES_FIELDS: tuple[tuple[str, str], ...] = (
     ("transformers", "transformers {}"),
     ("git_commit", "commit {:.7}"),
 )
-
-_FAMILY_ORDER = ("full", "adapter", "adapterdrop", "parallel", "separate", "fusion")
 
 
 def env_of(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,7 +110,8 @@ def variant_sort_key(name: str) -> tuple[Any, ...]:
     """Orders variant names by family, then by the options the name spells out (numbers numerically), so
     that a name with fewer options comes first: ``fusion:adapters=8`` before ``fusion:adapters=8,keep=2``."""
     fam, _, rest = name.partition(":")
-    rank = _FAMILY_ORDER.index(fam) if fam in _FAMILY_ORDER else len(_FAMILY_ORDER)
+    families = list(REGISTRY)  # the order `adapterdrop variants` lists them in
+    rank = families.index(fam) if fam in families else len(families)
     options = []
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
