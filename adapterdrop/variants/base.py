@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -47,6 +49,17 @@ class VariantModel(nn.Module):
     def describe(self) -> dict[str, Any]:
         """What was built, for the ``variant_info`` field of a record."""
         return {}
+
+    def draw_values(self) -> tuple[int, ...]:
+        """The values a training step of a ``stochastic`` variant draws from, each equally likely
+        (robust AdapterDrop: the numbers of dropped layers); empty for a deterministic variant."""
+        return ()
+
+    @contextlib.contextmanager
+    def fixed_draw(self, value: int) -> Iterator[None]:
+        """Training steps inside the block use ``value`` instead of a random draw (to count the FLOPs and
+        memory of each value exactly); a deterministic variant ignores it."""
+        yield
 
 
 def logits_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

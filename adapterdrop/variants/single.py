@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -81,6 +83,7 @@ class AdapterModel(VariantModel):
         self.robust_max = robust_max
         self.stochastic = robust_max is not None
         self._draws = random.Random(seed)
+        self._fixed: int | None = None
         self.drawn: list[int] = []
 
     def layer_plugins(self, drop: int) -> list[LayerPlugin | None]:
@@ -96,9 +99,20 @@ class AdapterModel(VariantModel):
     def loss(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         drop = self.inference_drop
         if self.robust_max is not None and self.training:
-            drop = self._draws.randint(0, self.robust_max)
+            drop = self._draws.randint(0, self.robust_max) if self._fixed is None else self._fixed
             self.drawn.append(drop)
         return logits_loss(self.logits(input_ids, None, drop), labels)
+
+    def draw_values(self) -> tuple[int, ...]:
+        return tuple(range(self.robust_max + 1)) if self.robust_max is not None else ()
+
+    @contextlib.contextmanager
+    def fixed_draw(self, value: int) -> Iterator[None]:
+        before, self._fixed = self._fixed, value
+        try:
+            yield
+        finally:
+            self._fixed = before
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
