@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers_models import tiny_config
+from helpers_models import roughen_norms, tiny_config
 
 from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.models.encoder import build_base
@@ -67,3 +67,10 @@ def config():
 def base(config):
     """A frozen encoder of ``config`` (seed 0) in eval mode, shared by the variants of a test module."""
     return build_base(config, seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def rough_base(config):
+    """A frozen encoder of ``config`` (seed 0) in eval mode whose LayerNorms are far from the identity, so a
+    missing or extra LayerNorm in an adapter arrangement shows."""
+    return roughen_norms(build_base(config, seed=0), seed=1).eval()

@@ -21,10 +21,26 @@ from adapterdrop.variants import build_variant, list_variants, parse_variant
         ("adapterdrop: n=5 ", "adapterdrop:n=5"),
         ("parallel:n=2,tasks=8", "parallel:tasks=8,n=2"),
         ("fusion:adapters=8,keep=2", "fusion:adapters=8,keep=2"),
+        # act defaults to the placement's non-linearity (AdapterHub: seq_bn relu, double_seq_bn swish)
+        ("adapter:act=relu", "adapter"),
+        ("adapter:act=swish", "adapter:act=swish"),
+        ("adapter:placement=houlsby,act=swish", "adapter:placement=houlsby"),
+        ("adapter:placement=houlsby,act=relu", "adapter:placement=houlsby,act=relu"),
+        ("parallel:tasks=2,placement=houlsby,act=swish", "parallel:tasks=2,placement=houlsby"),
+        ("fusion:adapters=2,act=relu", "fusion:adapters=2"),
     ],
 )
 def test_canonical_names(text, canonical):
     assert parse_variant(text).canonical == canonical
+    assert parse_variant(canonical).values == parse_variant(text).values
+
+
+@pytest.mark.parametrize(
+    ("text", "act"),
+    [("adapter", "relu"), ("adapter:placement=houlsby", "swish"), ("fusion:adapters=2", "relu")],
+)
+def test_activation_defaults_to_the_placement(text, act):
+    assert parse_variant(text)["act"] == act
 
 
 @pytest.mark.parametrize(
@@ -109,11 +125,14 @@ def adapter_parameter_count(model) -> int:
 
 @pytest.mark.parametrize(("placement", "per_layer"), [("pfeiffer", 1), ("houlsby", 2)])
 def test_adapter_parameters_on_bert_base_match_the_closed_form(placement, per_layer):
+    """AdapterHub's seq_bn on bert-base has 894,528 adapter parameters, L·(2hb + b + h): the arrangement
+    reuses the layer's LayerNorm and adds none of its own; double_seq_bn has twice that."""
     config = model_config("bert-base")
     with torch.device("meta"):
         model = build_variant(f"adapter:placement={placement}", config)
     layers, hidden, bottleneck = 12, 768, 48
     one_adapter = hidden * bottleneck + bottleneck + bottleneck * hidden + hidden
+    assert layers * one_adapter == 894_528
     assert adapter_parameter_count(model) == per_layer * layers * one_adapter
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     head = hidden * hidden + hidden + hidden * 2 + 2
@@ -126,3 +145,14 @@ def test_specialized_adapterdrop_has_no_adapters_below_n():
         model = build_variant("adapterdrop:n=5", config)
     assert sorted(int(i) for i in model.plugins) == list(range(5, 12))
     assert adapter_parameter_count(model) == 7 * (2 * 768 * 48 + 48 + 768)
+
+
+def test_fusion_parameters_on_bert_base_match_bert_fusion():
+    """Per layer N adapters plus BertFusion's query and key (with bias) and value (without): 3h² + 2h."""
+    config = model_config("bert-base")
+    with torch.device("meta"):
+        model = build_variant("fusion:adapters=8", config)
+    hidden = 768
+    fusion = sum(p.numel() for plugin in model.plugins.values() for p in plugin.fusion.parameters())
+    assert fusion == 12 * (3 * hidden * hidden + 2 * hidden)
+    assert adapter_parameter_count(model) == fusion + 8 * 894_528

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
-from helpers_models import token_ids
+from helpers_models import (
+    DYNAMIC_FUSION,
+    SEQ_BN,
+    adapter_weights,
+    adapterhub_fusion_layer,
+    adapterhub_reference,
+    fusion_weights,
+    loud,
+    token_ids,
+)
 
-from adapterdrop.models.encoder import build_base
+from adapterdrop.models.encoder import build_base, encode, num_layers, plugins_by_layer
 from adapterdrop.variants import build_variant, parse_variant
 from adapterdrop.variants.fusion import build_unpruned
 
@@ -55,6 +66,33 @@ def test_parallel_and_separate_are_inference_only(config, base):
         assert not build_variant(name, config, base=base).supports_training
 
 
+@pytest.mark.parametrize(
+    "variant", ["fusion:adapters=3,n=1", "fusion:adapters=3,impl=loop", "fusion:adapters=4,keep=2"]
+)
+def test_fusion_computes_adapterhub_bert_fusion(config, rough_base, variant):
+    """Fusion is AdapterHub's ``Fuse`` over ``seq_bn`` adapters with ``BertFusion`` (dynamic defaults): query
+    LN(x + r), keys and values from the up-projections without residual, x added after fusion, then
+    LN(. + r)."""
+    model = build_variant(variant, config, base=rough_base, seed=5)
+    loud(model.plugins, seed=5)
+    closers = {}
+    for layer, plugin in model.plugins.items():
+        adapters = [adapter_weights(plugin.bank.adapter(i)) for i in range(plugin.bank.size)]
+        close = partial(
+            adapterhub_fusion_layer, SEQ_BN, DYNAMIC_FUSION, adapters, fusion_weights(plugin.fusion)
+        )
+        closers[int(layer)] = {"ffn": close}
+    ids = token_ids(config)
+    model.eval()
+    with torch.inference_mode():
+        ours = encode(rough_base, ids, None, plugins_by_layer(model.plugins, num_layers(rough_base)))
+        expected = adapterhub_reference(rough_base, closers)(input_ids=ids).last_hidden_state
+        bare = rough_base(input_ids=ids).last_hidden_state
+    # loud weights and a sharp softmax: float32 rounding reaches 2e-5 on values up to 5 after four layers
+    assert torch.allclose(ours, expected, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(bare, expected, atol=1e-2)
+
+
 def test_fusion_keeping_every_adapter_equals_unpruned(config, base):
     spec = "fusion:adapters=4,n=1"
     unpruned = build_variant(spec, config, base=base, seed=6)
@@ -67,7 +105,8 @@ def test_fusion_keeping_every_adapter_equals_unpruned(config, base):
 
 
 def constructed_fusion(config, base, impl, favourites):
-    """Fusion whose adapter i in layer l outputs ``x + c[l][i]·u``; its fusion score rises with c[l][i]."""
+    """Fusion whose adapter i in layer l has the up-projection ``c[l][i]·u`` (whatever its input), key = that
+    up-projection and query = u, so its fusion score is c[l][i]."""
     model = build_variant(f"fusion:adapters=4,impl={impl}", config, base=base, seed=0)
     hidden = config.hidden_size
     direction = torch.zeros(hidden)

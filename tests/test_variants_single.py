@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
-from helpers_models import tiny_config, token_ids
+from helpers_models import (
+    DOUBLE_SEQ_BN,
+    SEQ_BN,
+    adapter_weights,
+    adapterhub_adapter_layer,
+    adapterhub_reference,
+    loud,
+    tiny_config,
+    token_ids,
+)
 
-from adapterdrop.models.encoder import build_base
+from adapterdrop.models.encoder import LayerPlugin, build_base, encode
 from adapterdrop.variants import build_variant
 
 LAYERS = 4
@@ -38,6 +49,62 @@ def test_dropping_every_adapter_equals_frozen_encoder_plus_head(model_type):
     # the comparison can fail: with adapters in place the logits differ from the bare encoder
     adapter = build_variant("adapter", config, base=base, seed=5)
     assert not torch.allclose(logits(adapter, ids), reference, atol=1e-5, rtol=1e-5)
+
+
+def test_default_plugin_closes_each_block_like_transformers(config, base):
+    """The hooks' default LN(x + r) is the `transformers` layer: a plug-in that overrides nothing is inert."""
+    ids = token_ids(config)
+    with torch.inference_mode():
+        ours = encode(base, ids, None, [LayerPlugin() for _ in range(LAYERS)])
+        assert torch.allclose(ours, base(input_ids=ids).last_hidden_state, atol=1e-5, rtol=1e-5)
+
+
+def last_hidden(model, ids):
+    """The encoder output of a single-task adapter model (its inference ``n``)."""
+    model.eval()
+    with torch.inference_mode():
+        return encode(model.base, ids, None, model.layer_plugins(model.inference_drop))
+
+
+def adapterhub_hidden(base, closers, ids):
+    with torch.inference_mode():
+        return adapterhub_reference(base, closers)(input_ids=ids).last_hidden_state
+
+
+def test_pfeiffer_computes_adapterhub_seq_bn(config, rough_base):
+    """``pfeiffer`` is AdapterHub's ``seq_bn``: LN(f(LN(x + r)) + x + r), relu, after the FFN."""
+    model = build_variant("adapterdrop:n=1", config, base=rough_base, seed=3)
+    loud(model.plugins, seed=3)
+    assert all(plugin.attention is None for plugin in model.plugins.values())
+    closers = {
+        int(i): {"ffn": partial(adapterhub_adapter_layer, SEQ_BN, adapter_weights(plugin.ffn))}
+        for i, plugin in model.plugins.items()
+    }
+    assert sorted(closers) == [1, 2, 3]
+    ids = token_ids(config)
+    expected = adapterhub_hidden(rough_base, closers, ids)
+    assert torch.allclose(last_hidden(model, ids), expected, atol=1e-5, rtol=1e-5)
+    # the adapters matter: the bare encoder is far from it
+    assert not torch.allclose(adapterhub_hidden(rough_base, {}, ids), expected, atol=1e-2)
+
+
+def test_houlsby_computes_adapterhub_double_seq_bn(config, rough_base):
+    """``houlsby`` is AdapterHub's ``double_seq_bn``: LN(f(x) + x + r) after attention and after the
+    feed-forward block, swish by default."""
+    model = build_variant("adapter:placement=houlsby", config, base=rough_base, seed=4)
+    loud(model.plugins, seed=4)
+    closers = {
+        int(i): {
+            "attention": partial(adapterhub_adapter_layer, DOUBLE_SEQ_BN, adapter_weights(plugin.attention)),
+            "ffn": partial(adapterhub_adapter_layer, DOUBLE_SEQ_BN, adapter_weights(plugin.ffn)),
+        }
+        for i, plugin in model.plugins.items()
+    }
+    assert sorted(closers) == list(range(LAYERS))
+    ids = token_ids(config)
+    expected = adapterhub_hidden(rough_base, closers, ids)
+    assert torch.allclose(last_hidden(model, ids), expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(adapterhub_hidden(rough_base, {}, ids), expected, atol=1e-2)
 
 
 @pytest.mark.parametrize("variant", ["adapter", "adapter:placement=houlsby", "adapterdrop:n=2"])

@@ -1,14 +1,38 @@
-"""Bottleneck adapters: one adapter, and a bank of N adapters that run side by side.
+"""Bottleneck adapters as AdapterHub's ``adapters`` library wires them into a BERT layer.
 
-An adapter maps ``x -> x + W_up · act(W_down · x + b_down) + b_up`` with ``W_down: h -> b`` and
-``W_up: b -> h``, where ``b = h / reduction_factor``. It holds ``2·h·b + b + h`` parameters.
-Weights are drawn from N(0, 0.02²) like BERT's, so an adapter is never the identity by construction
-(tests that compare variants would otherwise pass for the wrong reason).
+A *bottleneck* is ``f(z) = W_up · act(W_down · z + b_down) + b_up`` with ``W_down: h -> b`` and
+``W_up: b -> h``, ``b = h / reduction_factor``: ``2·h·b + b + h`` parameters, nothing else (the AdapterHub
+configs below add no adapter LayerNorm: ``ln_before = ln_after = False``). :class:`BottleneckAdapter` is
+one ``f``; :class:`AdapterBank` is N of them side by side. Neither adds a residual: where the residuals and
+the layer's LayerNorm go is the *placement*, applied by :func:`bottleneck_block`.
+
+AdapterHub calls its adapter layer at the end of BERT's ``BertSelfOutput`` and ``BertOutput`` with the
+sub-layer output ``x`` (after dense and dropout), the sub-layer input ``r`` (the residual) and the layer's
+LayerNorm ``LN`` (``bottleneck_layer_forward(hidden_states, input_tensor, layer_norm)``). For one adapter it
+runs ``Adapter.pre_forward``, ``Adapter.forward`` and ``Adapter.post_forward``; with the flags shared by both
+configs used here (``residual_before_ln=True``, ``original_ln_after=True``, ``adapter_residual_before_ln=
+False``, ``ln_before = ln_after = False``, ``scaling=1.0``, ``dropout=0.0``, no gating) that is
+
+    z = LN(x + r) if original_ln_before else x      # pre_forward; the adapter residual is x itself
+    y = LN(f(z) + x + r)                            # forward adds x, post_forward adds r and normalises
+
+- ``pfeiffer`` = ``seq_bn`` (``SeqBnConfig``): ``original_ln_before=True``, after the feed-forward block only
+  (``mh_adapter=False``, ``output_adapter=True``), ``non_linearity="relu"``:
+  ``y = LN(f(LN(x + r)) + x + r)``, the layer's LayerNorm applied twice.
+- ``houlsby`` = ``double_seq_bn`` (``DoubleSeqBnConfig``): ``original_ln_before=False``, after attention and
+  after the feed-forward block (``mh_adapter = output_adapter = True``), ``non_linearity="swish"``:
+  ``y = LN(f(x) + x + r)`` at both positions.
+
+Differences that change no value: AdapterHub multiplies ``f``'s output by ``scaling = 1.0`` and applies a
+dropout of p = 0; both are identities and are not run here. AdapterHub initialises biases to zero; here
+every weight and bias is drawn from N(0, 0.02²), so no adapter is the identity by construction (tests that
+compare variants would otherwise pass for the wrong reason; speed does not depend on the values).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,13 +49,36 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 BANK_IMPLS = ("bmm", "loop")
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where one layer's adapters sit and how they are wired in: one AdapterHub bottleneck config."""
+
+    name: str
+    #: AdapterHub's name of the config this placement computes
+    adapterhub_config: str
+    #: ``mh_adapter``: an adapter after the attention block too
+    attention: bool
+    #: ``original_ln_before``: the adapter reads ``LN(x + r)`` instead of ``x``
+    original_ln_before: bool
+    #: the config's default ``non_linearity``
+    activation: str
+
+
+PLACEMENTS: dict[str, Placement] = {
+    "pfeiffer": Placement("pfeiffer", "seq_bn", attention=False, original_ln_before=True, activation="relu"),
+    "houlsby": Placement(
+        "houlsby", "double_seq_bn", attention=True, original_ln_before=False, activation="swish"
+    ),
+}
+
+
 def _init(weight: torch.Tensor, bias: torch.Tensor) -> None:
     nn.init.normal_(weight, std=0.02)
     nn.init.normal_(bias, std=0.02)
 
 
 class BottleneckAdapter(nn.Module):
-    """One bottleneck adapter with its residual: (..., h) -> (..., h)."""
+    """One bottleneck ``f(z) = up(act(down(z)))``: (..., h) -> (..., h), without a residual."""
 
     def __init__(self, hidden_size: int, bottleneck: int, activation: str = "relu") -> None:
         super().__init__()
@@ -42,7 +89,7 @@ class BottleneckAdapter(nn.Module):
         _init(self.up.weight, self.up.bias)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden + self.up(self.act(self.down(hidden)))
+        return self.up(self.act(self.down(hidden)))
 
 
 def bottleneck_size(hidden_size: int, reduction_factor: int) -> int:
@@ -50,8 +97,25 @@ def bottleneck_size(hidden_size: int, reduction_factor: int) -> int:
     return max(1, hidden_size // reduction_factor)
 
 
+def bottleneck_block(
+    bottleneck: Callable[[torch.Tensor], torch.Tensor],
+    out: torch.Tensor,
+    residual: torch.Tensor,
+    norm: nn.Module,
+    original_ln_before: bool,
+) -> torch.Tensor:
+    """A sub-layer's block output with an adapter: ``LN(f(z) + x + r)``, ``z = LN(x + r)`` or ``x``.
+
+    ``out`` is the sub-layer output x, ``residual`` its input r, ``norm`` the layer's LayerNorm; the sums
+    run in AdapterHub's order, ``(f(z) + x) + r``. ``bottleneck`` may fork (return ``(T, B, S, h)`` for a
+    ``(B, S, h)`` input); x and r then broadcast over the tasks.
+    """
+    adapter_input = norm(out + residual) if original_ln_before else out
+    return norm(bottleneck(adapter_input) + out + residual)
+
+
 class AdapterBank(nn.Module):
-    """N adapters at one position.
+    """N bottlenecks at one position (each without its residual).
 
     Shared input ``(B, S, h)`` -> ``(N, B, S, h)``: every adapter sees the same tensor (where tasks fork,
     or the input of an AdapterFusion layer). Per-task input, task-major ``(N·B, S, h)`` or ``(N, B, S, h)``
@@ -115,5 +179,4 @@ class AdapterBank(nn.Module):
             outputs = [adapter(rows[0 if shared else i]) for i, adapter in enumerate(self.adapters)]
             return torch.stack(outputs).view(out_shape)
         down = torch.matmul(rows, self.w_down) + self.b_down
-        out = torch.baddbmm(self.b_up, self.act(down), self.w_up) + rows
-        return out.view(out_shape)
+        return torch.baddbmm(self.b_up, self.act(down), self.w_up).view(out_shape)

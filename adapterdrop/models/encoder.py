@@ -1,18 +1,22 @@
-"""Run a BERT-family encoder layer by layer, with adapter plug-ins between its sub-layers.
+"""Run a BERT-family encoder layer by layer, with adapter plug-ins closing its sub-layers.
 
 The runner reads the weights of a `transformers` BERT-style model (BERT, RoBERTa, XLM-RoBERTa, ELECTRA,
 CamemBERT: their layers are built from the same pieces) and computes each layer itself, so that variants
 can place adapters without editing the shared model:
 
-    a = LayerNorm(after_attention(dropout(W_o · attention(h))) + h)
-    y = LayerNorm(after_ffn(dropout(W_2 · act(W_1 · a))) + a)
+    a = attention_output(dropout(W_o · attention(h)), h, LN_attention)
+    y = ffn_output(dropout(W_2 · act(W_1 · a)), a, LN_output)
 
-``after_attention`` and ``after_ffn`` are the two adapter positions (Houlsby uses both, Pfeiffer only the
-second): the adapter sees the sub-layer output before the residual and LayerNorm, as in Houlsby et al.
+Each hook receives the sub-layer output ``x``, the sub-layer input ``r`` (its residual) and the layer's own
+LayerNorm module, and returns the block's output; without a plug-in (and by default) that is ``LN(x + r)``,
+the `transformers` computation. These are the two places where BERT's ``BertSelfOutput`` and ``BertOutput``
+finish, which is where AdapterHub's ``bottleneck_layer_forward(hidden_states, input_tensor, layer_norm)``
+runs: a plug-in sees exactly what an AdapterHub adapter layer sees and may apply the LayerNorm more than
+once (``seq_bn`` does; see :mod:`adapterdrop.models.adapters`).
 
 Task forking: a plug-in may turn a ``(B, S, H)`` input into ``(T, B, S, H)`` (one copy per task). The rest
-of that layer broadcasts against the shared residual, and the runner folds the result into ``(T·B, S, H)``
-for the layers above, with the attention mask repeated to match. Layers below the fork run once.
+of that layer works on the 4-d tensor, and the runner folds the result into ``(T·B, S, H)`` for the layers
+above, with the attention mask repeated to match. Layers below the fork run once.
 
 Autograd: when gradients are on, the layers below the first layer that holds a trainable parameter (in
 the base or in a plug-in) run under ``torch.no_grad()``, so they build no graph and keep no activations.
@@ -30,14 +34,24 @@ from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 from adapterdrop.models.presets import check_supported
 
 
+def add_and_norm(out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+    """``LN(x + r)``: how a BERT sub-layer closes without an adapter."""
+    return norm(out + residual)
+
+
 class LayerPlugin(nn.Module):
-    """What a variant adds to one layer. Both hooks default to the identity."""
+    """What a variant adds to one layer: how each sub-layer's output becomes its block's output.
 
-    def after_attention(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden
+    Both hooks take the sub-layer output ``out`` (after dense and dropout, ``(B, S, H)`` or ``(T, B, S, H)``
+    after a fork), its input ``residual`` (same shape) and the layer's LayerNorm ``norm``; they return the
+    block output, ``(B, S, H)`` or forked ``(T, B, S, H)``. Both default to ``LN(out + residual)``.
+    """
 
-    def after_ffn(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden
+    def attention_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        return add_and_norm(out, residual, norm)
+
+    def ffn_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        return add_and_norm(out, residual, norm)
 
 
 def build_base(config: PretrainedConfig, seed: int = 0) -> PreTrainedModel:
@@ -88,15 +102,13 @@ def run_layer(
     layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None, plugin: LayerPlugin | None
 ) -> torch.Tensor:
     """One layer on ``(B, S, H)``; returns ``(B, S, H)``, or ``(T, B, S, H)`` if the plugin forks."""
-    out = layer.attention.output
-    attended = out.dropout(out.dense(_self_attention(layer, hidden, mask)))
-    if plugin is not None:
-        attended = plugin.after_attention(attended)
-    attended = out.LayerNorm(attended + hidden)
-    ffn = layer.output.dropout(layer.output.dense(layer.intermediate(attended)))
-    if plugin is not None:
-        ffn = plugin.after_ffn(ffn)
-    return layer.output.LayerNorm(ffn + attended)
+    self_output, output = layer.attention.output, layer.output
+    attended = self_output.dropout(self_output.dense(_self_attention(layer, hidden, mask)))
+    close_attention = plugin.attention_output if plugin is not None else add_and_norm
+    attended = close_attention(attended, hidden, self_output.LayerNorm)
+    ffn = output.dropout(output.dense(layer.intermediate(attended)))
+    close_ffn = plugin.ffn_output if plugin is not None else add_and_norm
+    return close_ffn(ffn, attended, output.LayerNorm)
 
 
 def embed(base: PreTrainedModel, input_ids: torch.Tensor) -> torch.Tensor:

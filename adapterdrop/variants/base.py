@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -11,21 +11,36 @@ import torch.nn.functional as F
 from torch import nn
 
 from adapterdrop.errors import VariantError
+from adapterdrop.models.adapters import ACTIVATIONS, PLACEMENTS
 from adapterdrop.variants.spec import Option, VariantSpec
 
 #: labels of every task head (the benchmarks classify random inputs into two classes)
 NUM_LABELS = 2
+
+
+def placement_activation(values: Mapping[str, Any]) -> str:
+    """The default non-linearity of the chosen placement (Pfeiffer where a variant has no placement)."""
+    return PLACEMENTS[values.get("placement", "pfeiffer")].activation
+
 
 ADAPTER_OPTIONS = (
     Option(
         "placement",
         str,
         "pfeiffer",
-        "pfeiffer: after the feed-forward block; houlsby: also after attention",
-        choices=("pfeiffer", "houlsby"),
+        "pfeiffer: AdapterHub seq_bn, after the feed-forward block; "
+        "houlsby: AdapterHub double_seq_bn, after attention and after the feed-forward block",
+        choices=tuple(PLACEMENTS),
     ),
     Option("reduction", int, 16, "reduction factor h/b of the bottleneck", minimum=1),
-    Option("act", str, "relu", "non-linearity of the bottleneck", choices=("relu", "gelu", "tanh", "swish")),
+    Option(
+        "act",
+        str,
+        None,
+        "non-linearity of the bottleneck (default: the placement's, relu for pfeiffer, swish for houlsby)",
+        choices=tuple(ACTIVATIONS),
+        derive=placement_activation,
+    ),
 )
 
 

@@ -1,5 +1,7 @@
 """``fusion``: AdapterFusion over N frozen adapters, with AdapterDrop (``n``) and pruning (``keep``).
 
+The adapters are AdapterHub ``seq_bn`` (Pfeiffer) bottlenecks and the fusion layer is AdapterHub's
+``BertFusion`` with the ``DynamicAdapterFusionConfig`` defaults (formula: :mod:`adapterdrop.models.fusion`).
 Training updates the fusion layers and the head; the adapters and the encoder stay frozen.
 Pruning (AdapterDrop paper, §5): run calibration batches, average each adapter's fusion weight over
 the tokens of every batch, and keep the ``keep`` adapters with the highest average. The pruned adapters
@@ -13,6 +15,7 @@ keep its own top ``keep``; it costs the same compute and may keep more distinct 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +25,13 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from adapterdrop.errors import VariantError
 from adapterdrop.inputs import make_batch
-from adapterdrop.models.adapters import BANK_IMPLS, AdapterBank, BottleneckAdapter, bottleneck_size
+from adapterdrop.models.adapters import (
+    BANK_IMPLS,
+    PLACEMENTS,
+    AdapterBank,
+    BottleneckAdapter,
+    bottleneck_size,
+)
 from adapterdrop.models.encoder import encode, num_layers, plugins_by_layer
 from adapterdrop.models.fusion import FusionLayer, FusionPlugin
 from adapterdrop.models.heads import ClassificationHead
@@ -115,7 +124,8 @@ def build_unpruned(spec: VariantSpec, base: PreTrainedModel, seed: int) -> Fusio
     for layer in range(drop, layers):
         adapters = [BottleneckAdapter(hidden, bottleneck, spec["act"]) for _ in range(spec["adapters"])]
         bank = AdapterBank(adapters, spec["impl"]).requires_grad_(False)
-        plugins[layer] = FusionPlugin(bank, FusionLayer(hidden), range(spec["adapters"]))
+        fusion = FusionLayer(hidden, base.config.attention_probs_dropout_prob)
+        plugins[layer] = FusionPlugin(bank, fusion, range(spec["adapters"]))
     return FusionModel(spec, base, plugins, ClassificationHead(hidden, NUM_LABELS))
 
 
@@ -146,6 +156,15 @@ def build_fusion(
     return model.pruned(scores, keep, spec["prune"], spec)
 
 
+def _fusion_option(option: Option) -> Option:
+    """The adapter options of fusion: its adapters are always ``seq_bn`` (Pfeiffer), so ``act`` defaults to
+    relu outright."""
+    if option.name != "act":
+        return option
+    help_text = "non-linearity of the bottleneck (default relu, AdapterHub seq_bn's)"
+    return dataclasses.replace(option, default=PLACEMENTS["pfeiffer"].activation, derive=None, help=help_text)
+
+
 register(
     VariantInfo(
         "fusion",
@@ -165,7 +184,7 @@ register(
                 "calib", int, 4, "random calibration batches (8 x 64 tokens) used to rank adapters", minimum=1
             ),
             Option("impl", str, "bmm", "how the N adapters run: bmm (batched) or loop", choices=BANK_IMPLS),
-            *[o for o in ADAPTER_OPTIONS if o.name != "placement"],
+            *[_fusion_option(o) for o in ADAPTER_OPTIONS if o.name != "placement"],
         ),
         build_fusion,
     )

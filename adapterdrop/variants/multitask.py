@@ -10,36 +10,48 @@ own adapters and head. ``separate:tasks=N,n=K`` runs N single-task models one af
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-from adapterdrop.models.adapters import BANK_IMPLS, AdapterBank
-from adapterdrop.models.encoder import LayerPlugin, encode, num_layers, plugins_by_layer
+from adapterdrop.models.adapters import BANK_IMPLS, AdapterBank, Placement, bottleneck_block
+from adapterdrop.models.encoder import LayerPlugin, add_and_norm, encode, num_layers, plugins_by_layer
 from adapterdrop.variants.base import ADAPTER_OPTIONS, VariantModel, check_layers
 from adapterdrop.variants.single import AdapterModel, AdapterPlugin
 from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, parse_variant, register
 
 
 class ParallelPlugin(LayerPlugin):
-    """One layer's N task adapters. ``fork`` marks the layer whose first adapter splits the batch."""
+    """One layer's N task adapters. ``fork`` marks the layer whose first adapter splits the batch.
 
-    def __init__(self, ffn: AdapterBank, attention: AdapterBank | None, fork: bool) -> None:
+    Each task computes what its single-task :class:`AdapterPlugin` computes (the placement's AdapterHub
+    arrangement). At the fork the adapter input (``LN(x + r)`` for Pfeiffer, ``x`` for Houlsby) is computed
+    once on the shared batch and the bank's N bottlenecks fork it; x and r broadcast over the tasks.
+    AdapterHub's ``Parallel`` block instead replicates x and r N times before its ``pre_forward``, so it
+    computes that first ``LN(x + r)`` N times; the results are the same.
+    """
+
+    def __init__(
+        self, placement: Placement, ffn: AdapterBank, attention: AdapterBank | None, fork: bool
+    ) -> None:
         super().__init__()
+        self.placement = placement
         self.ffn = ffn
         self.attention = attention
         self.fork = fork
 
-    def after_attention(self, hidden: torch.Tensor) -> torch.Tensor:
+    def attention_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
         if self.attention is None:
-            return hidden
-        return self.attention(hidden, shared=self.fork)
+            return add_and_norm(out, residual, norm)
+        bank = partial(self.attention, shared=self.fork)
+        return bottleneck_block(bank, out, residual, norm, self.placement.original_ln_before)
 
-    def after_ffn(self, hidden: torch.Tensor) -> torch.Tensor:
-        shared = self.fork and self.attention is None
-        return self.ffn(hidden, shared=shared)
+    def ffn_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        bank = partial(self.ffn, shared=self.fork and self.attention is None)
+        return bottleneck_block(bank, out, residual, norm, self.placement.original_ln_before)
 
 
 class ParallelModel(VariantModel):
@@ -60,7 +72,9 @@ class ParallelModel(VariantModel):
             if per_task[0].attention is not None:
                 attention = AdapterBank([p.attention for p in per_task], impl)
             ffn = AdapterBank([p.ffn for p in per_task], impl)
-            self.plugins[str(layer)] = ParallelPlugin(ffn, attention, fork=layer == adapter_layers[0])
+            self.plugins[str(layer)] = ParallelPlugin(
+                per_task[0].placement, ffn, attention, fork=layer == adapter_layers[0]
+            )
         self.heads = nn.ModuleList(task.head for task in tasks)
         self.impl = impl
 

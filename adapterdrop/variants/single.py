@@ -13,8 +13,14 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from adapterdrop.errors import VariantError
-from adapterdrop.models.adapters import BottleneckAdapter, bottleneck_size
-from adapterdrop.models.encoder import LayerPlugin, encode, num_layers, plugins_by_layer
+from adapterdrop.models.adapters import (
+    PLACEMENTS,
+    BottleneckAdapter,
+    Placement,
+    bottleneck_block,
+    bottleneck_size,
+)
+from adapterdrop.models.encoder import LayerPlugin, add_and_norm, encode, num_layers, plugins_by_layer
 from adapterdrop.models.heads import ClassificationHead
 from adapterdrop.variants.base import ADAPTER_OPTIONS, NUM_LABELS, VariantModel, check_layers, logits_loss
 from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, register
@@ -34,25 +40,34 @@ class FullModel(VariantModel):
 
 
 class AdapterPlugin(LayerPlugin):
-    """One layer's adapters: after the feed-forward block, and after attention for Houlsby placement."""
+    """One layer's adapters, wired in as AdapterHub's config for ``placement`` does (see
+    :mod:`adapterdrop.models.adapters`): after the feed-forward block, and after attention for Houlsby."""
 
-    def __init__(self, ffn: BottleneckAdapter, attention: BottleneckAdapter | None = None) -> None:
+    def __init__(
+        self, placement: Placement, ffn: BottleneckAdapter, attention: BottleneckAdapter | None = None
+    ) -> None:
         super().__init__()
+        if (attention is not None) != placement.attention:
+            raise ValueError(f"placement {placement.name} takes {int(placement.attention) + 1} adapter(s)")
+        self.placement = placement
         self.ffn = ffn
         self.attention = attention
 
-    def after_attention(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden if self.attention is None else self.attention(hidden)
+    def attention_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        if self.attention is None:
+            return add_and_norm(out, residual, norm)
+        return bottleneck_block(self.attention, out, residual, norm, self.placement.original_ln_before)
 
-    def after_ffn(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.ffn(hidden)
+    def ffn_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        return bottleneck_block(self.ffn, out, residual, norm, self.placement.original_ln_before)
 
 
 def make_plugin(hidden: int, spec: VariantSpec) -> AdapterPlugin:
     """A fresh (randomly initialised) adapter plug-in for the placement, reduction and act of ``spec``."""
+    placement = PLACEMENTS[spec["placement"]]
     bottleneck = bottleneck_size(hidden, spec["reduction"])
-    attention = BottleneckAdapter(hidden, bottleneck, spec["act"]) if spec["placement"] == "houlsby" else None
-    return AdapterPlugin(BottleneckAdapter(hidden, bottleneck, spec["act"]), attention)
+    attention = BottleneckAdapter(hidden, bottleneck, spec["act"]) if placement.attention else None
+    return AdapterPlugin(placement, BottleneckAdapter(hidden, bottleneck, spec["act"]), attention)
 
 
 class AdapterModel(VariantModel):
@@ -119,6 +134,7 @@ class AdapterModel(VariantModel):
             "adapter_layers": sorted(int(i) for i in self.plugins),
             "dropped_layers": self.inference_drop,
             "placement": self.spec["placement"],
+            "activation": self.spec["act"],
             "bottleneck": bottleneck_size(self.base.config.hidden_size, self.spec["reduction"]),
         }
         if self.robust_max is not None:

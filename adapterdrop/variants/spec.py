@@ -2,12 +2,15 @@
 
 A bare key (``adapterdrop:robust``) sets a boolean option. The *canonical* name lists only the options
 that differ from their defaults, in declared order, so ``adapter:reduction=16`` and ``adapter`` are the
-same variant in every record.
+same variant in every record. An option may have a *derived* default that depends on other options (the
+adapter non-linearity follows the placement): left out, it takes that value, and the canonical name leaves
+it out whenever it equals that value (``adapter:placement=houlsby,act=swish`` is
+``adapter:placement=houlsby``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,12 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    #: the default computed from the other options' values (``default`` is then None)
+    derive: Callable[[Mapping[str, Any]], Any] | None = None
+
+    def default_for(self, values: Mapping[str, Any]) -> Any:
+        """This option's default given the values of the variant's other options."""
+        return self.derive(values) if self.derive is not None else self.default
 
     def parse(self, variant: str, raw: str | None) -> Any:
         """The value of ``raw`` (None for a bare key), or :class:`VariantError` naming what is valid."""
@@ -89,7 +98,7 @@ class VariantSpec:
         parts = []
         for option in info.options:
             value = self[option.name]
-            if value == option.default:
+            if value == option.default_for(dict(self.values)):
                 continue
             parts.append(option.name if value is True else f"{option.name}={_format(value)}")
         return f"{self.name}:{','.join(parts)}" if parts else self.name
@@ -129,4 +138,7 @@ def parse_variant(text: str | VariantSpec) -> VariantSpec:
     for option in info.options:
         if values[option.name] is None and option.help.startswith("required"):
             raise VariantError(f"variant '{name}' needs option '{option.name}' ({option.name}=...)")
+    for option in info.options:
+        if values[option.name] is None and option.derive is not None:
+            values[option.name] = option.derive(values)
     return VariantSpec(name, tuple(values.items()))
