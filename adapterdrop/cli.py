@@ -87,6 +87,11 @@ def _add_machine_options(parser: argparse.ArgumentParser, *, sweep: bool) -> Non
         metavar="SECONDS",
         help="each timing sample runs enough steps to last this long",
     )
+    parser.add_argument(
+        "--max-rounds",
+        type=_positive_int,
+        help="add rounds up to this many while a speedup's 95%% interval is wider than the target (±2%%)",
+    )
     parser.add_argument("--warmup", type=_non_negative_int, metavar="STEPS", help="untimed warm-up steps")
 
 
@@ -116,11 +121,15 @@ def _add_grid_options(parser: argparse.ArgumentParser, *, single: bool) -> None:
 
 
 def _timing(args: argparse.Namespace, base: Any = None) -> Any:
+    import dataclasses
+
     from adapterdrop.measure.timing import TimingConfig
 
     base = base or TimingConfig()
-    return TimingConfig(
+    return dataclasses.replace(
+        base,
         rounds=args.rounds or base.rounds,
+        max_rounds=args.max_rounds or (None if args.rounds else base.max_rounds),
         min_sample_time_s=args.min_sample_time or base.min_sample_time_s,
         warmup_steps=base.warmup_steps if args.warmup is None else args.warmup,
     )
@@ -130,7 +139,7 @@ def _timing(args: argparse.Namespace, base: Any = None) -> Any:
 
 
 def _preset_from_args(args: argparse.Namespace) -> Any:
-    from adapterdrop.sweep import Comparison, SweepPreset, load_preset, validate_preset
+    from adapterdrop.plan import load_preset, preset_from_flags
 
     grid_flags = [
         flag
@@ -150,29 +159,29 @@ def _preset_from_args(args: argparse.Namespace) -> Any:
     else:
         if not args.variant:
             raise AdapterDropError("give --preset NAME or at least one --variant")
-        baseline = args.baseline or args.variant[0]
-        comparison = Comparison(
-            name=args.comparison,
-            baseline=baseline,
-            variants=tuple(args.variant),
-            phases=tuple(args.phase or ("train", "infer")),
-            batch_sizes=tuple(sorted(set(args.batch_size or [8]))),
-            seq_lens=tuple(sorted(set(args.seq_len or [128]))),
+        preset = preset_from_flags(
+            args.variant,
+            baseline=args.baseline,
+            phases=args.phase or ("train", "infer"),
+            batch_sizes=args.batch_size or (8,),
+            seq_lens=args.seq_len or (128,),
+            comparison=args.comparison,
         )
-        preset = SweepPreset(name="cli", comparisons=(comparison,))
-    preset = SweepPreset(
-        name=preset.name,
-        comparisons=preset.comparisons,
-        description=preset.description,
-        models=(args.model,) if args.model else preset.models,
-        devices=tuple(args.device) if args.device else preset.devices,
-        dtypes=(args.dtype,) if args.dtype else preset.dtypes,
-        precision=args.precision or preset.precision,
-        threads=args.threads or preset.threads,
+    return _with_machine_options(preset, args)
+
+
+def _with_machine_options(preset: Any, args: argparse.Namespace) -> Any:
+    from adapterdrop.plan import with_overrides
+
+    return with_overrides(
+        preset,
+        models=[args.model] if args.model else None,
+        devices=args.device,
+        dtypes=[args.dtype] if args.dtype else None,
+        precision=args.precision,
+        threads=args.threads,
         timing=_timing(args, preset.timing),
     )
-    validate_preset(preset)
-    return preset
 
 
 def _summary(records: Sequence[Any], path: Path) -> str:
@@ -194,41 +203,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    import torch
-
     from adapterdrop.measure.env import collect_env
     from adapterdrop.measure.runner import measure_group
+    from adapterdrop.plan import check_variants_fit, expand_groups, preset_from_flags
     from adapterdrop.results import append_records
-    from adapterdrop.scenario import Scenario, default_precision
-    from adapterdrop.sweep import check_variants_fit, resolve_devices
-    from adapterdrop.variants import parse_variant
 
-    dtype = args.dtype or "fp32"
-    devices = resolve_devices(args.device or ["cpu"])
-    model = args.model or "bert-small"
-    variant = parse_variant(args.variant).canonical
-    baseline = parse_variant(args.baseline).canonical if args.baseline else variant
-    check_variants_fit(model, [baseline, variant])
-    threads = args.threads or torch.get_num_threads()
+    preset = preset_from_flags(
+        [args.variant],
+        baseline=args.baseline,
+        phases=[args.phase],
+        batch_sizes=[args.batch_size],
+        seq_lens=[args.seq_len],
+        comparison="measure",
+    )
+    preset = _with_machine_options(preset, args)
+    groups = expand_groups(preset)
+    check_variants_fit(preset.models[0], [s.variant for g in groups for s in g.scenarios])
     records = []
-    for device in devices:
-        common = dict(
-            model=model,
-            phase=args.phase,
-            batch_size=args.batch_size,
-            seq_len=args.seq_len,
-            device=device,
-            dtype=dtype,
-            threads=threads,
-            comparison="measure",
-            baseline=baseline,
-            precision=default_precision(args.phase, dtype, args.precision),
-        )
-        names = [baseline] + ([variant] if variant != baseline else [])
-        scenarios = [Scenario(variant=name, **common) for name in names]
-        records += measure_group(
-            scenarios, _timing(args), baseline=baseline, env=collect_env(device, threads)
-        )
+    for group in groups:
+        first = group.baseline
+        env = collect_env(first.device, first.threads)
+        records += measure_group(group.scenarios, preset.timing, baseline=first.variant, env=env)
     if args.results:
         append_records(args.results, records)
     if args.json:
@@ -287,7 +282,7 @@ def format_table(records: Sequence[Any]) -> str:
 
 def cmd_env(args: argparse.Namespace) -> int:
     from adapterdrop.measure.env import collect_env
-    from adapterdrop.sweep import resolve_devices
+    from adapterdrop.plan import resolve_devices
 
     envs = [collect_env(device, args.threads) for device in resolve_devices(args.device or ["cpu"])]
     if args.json:
@@ -330,7 +325,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from adapterdrop.sweep import load_preset, run_sweep
+    from adapterdrop.plan import load_preset
+    from adapterdrop.sweep import run_sweep
 
     preset = load_preset(args.preset)
     results = Path(args.results or f"results/{preset.name}.jsonl")

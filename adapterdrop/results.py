@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 
 from adapterdrop.errors import AdapterDropError
@@ -100,3 +100,35 @@ def _end_last_line(handle, path: Path) -> None:
         handle.truncate(start)
     else:
         handle.write(b"\n")
+
+
+def latest_runs(
+    records: Sequence[Record], scope: Callable[[Record], Hashable] = lambda record: record.group
+) -> tuple[list[Record], list[Record]]:
+    """The records of one run per group, and the records that run supersedes; both in stored order.
+
+    Per ``scope`` (by default the group; a reader of several environments adds the environment), the runs
+    are ordered by their newest record (then by their place in ``records``), and the latest *complete*
+    run is kept: one that holds every scenario key any run of the group holds. When no run is complete
+    (files written before schema 2 stored re-measured records without their baseline), the latest run
+    that holds the group's baseline is kept, else the latest run. Records of a group are never mixed
+    across runs, so every ratio read back refers to a baseline of its own run.
+    """
+    runs: dict[Hashable, dict[str, list[int]]] = {}
+    for index, record in enumerate(records):
+        runs.setdefault(scope(record), {}).setdefault(record.run_id, []).append(index)
+    kept: set[int] = set()
+    for group_runs in runs.values():
+        ordered = sorted(
+            group_runs.values(),
+            key=lambda members: (max(records[i].created_at for i in members), members[-1]),
+        )
+        every_key = {records[i].key for members in ordered for i in members}
+        complete = [m for m in ordered if {records[i].key for i in m} >= every_key]
+        with_baseline = [m for m in ordered if any(records[i].variant == records[i].baseline for i in m)]
+        chosen = (complete or with_baseline or ordered)[-1]
+        kept.update(chosen)
+    return (
+        [r for i, r in enumerate(records) if i in kept],
+        [r for i, r in enumerate(records) if i not in kept],
+    )

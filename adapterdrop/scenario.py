@@ -15,7 +15,9 @@ from typing import Any
 
 from adapterdrop.errors import AdapterDropError
 
-SCHEMA_VERSION = 1
+#: schema of the records written now; 1 lacks run ids, intervals, load and the memory parts, and is still read
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 PHASES = ("train", "infer")
 DTYPES = ("fp32", "fp16", "bf16")
 PRECISIONS = ("native", "autocast")
@@ -69,14 +71,20 @@ class Scenario:
                 raise ScenarioError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
 
     def _fields(self, *, with_variant: bool) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """The fields a key hashes: every field of schema 1, and a later field only where it differs from
+        its default, so adding a defaulted field leaves every stored key as it was."""
+        data = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name in KEY_FIELDS_V1 or getattr(self, f.name) != f.default
+        }
         if not with_variant:
             del data["variant"]
         return data
 
     @property
     def key(self) -> str:
-        """sha1 of the canonical JSON of every scenario field: the identity used for resume."""
+        """sha1 of the canonical JSON of the scenario (see :meth:`_fields`): the identity used for resume."""
         return _sha1(self._fields(with_variant=True))
 
     @property
@@ -90,6 +98,23 @@ def _sha1(data: dict[str, Any]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+#: the scenario fields of schema 1, always hashed into a key; a field added since is hashed only when it
+#: differs from its default (a new field needs a default)
+KEY_FIELDS_V1 = frozenset(
+    {
+        "model",
+        "variant",
+        "phase",
+        "batch_size",
+        "seq_len",
+        "device",
+        "dtype",
+        "precision",
+        "threads",
+        "comparison",
+        "baseline",
+    }
+)
 SCENARIO_FIELDS = tuple(f.name for f in dataclasses.fields(Scenario))
 
 
@@ -98,7 +123,8 @@ class Record:
     """One measured (or failed, or skipped) scenario; written as one JSON line.
 
     Times are seconds per step (one forward for infer, one training step for train); throughputs are
-    samples/s and tokens/s; FLOPs count 2 per multiply-add (not MACs); memory is bytes.
+    samples/s and tokens/s; FLOPs count 2 per multiply-add (not MACs); memory is bytes. Every ratio
+    (``speedup``) refers to the baseline record with the same ``run_id``.
     """
 
     model: str
@@ -115,6 +141,7 @@ class Record:
     status: str = field(metadata={"help": "ok, oom, error or skipped"})
     key: str = ""
     group: str = ""
+    run_id: str = field(default="", metadata={"help": "id of the interleaved measurement (one process)"})
     schema: int = SCHEMA_VERSION
     error: str | None = field(default=None, metadata={"help": "one-line reason for error/oom/skipped"})
     time_median_s: float | None = None
@@ -126,16 +153,38 @@ class Record:
     flops_step: int | None = None
     params_total: int | None = None
     params_trainable: int | None = None
-    peak_memory_bytes: int | None = None
+    peak_memory_bytes: int | None = field(
+        default=None, metadata={"help": "a step's total: params + optimizer state + grads + activations"}
+    )
+    memory_params_bytes: int | None = None
+    memory_optimizer_bytes: int | None = None
+    memory_grads_bytes: int | None = None
+    memory_activations_bytes: int | None = field(
+        default=None, metadata={"help": "the rest of the step's peak: saved activations and temporaries"}
+    )
+    peak_memory_expected_bytes: int | None = field(
+        default=None, metadata={"help": "a stochastic variant: mean total over its equally likely draws"}
+    )
     memory_kind: str | None = field(
-        default=None, metadata={"help": "cuda_max_allocated, host_allocated_peak or host_rss_growth"}
+        default=None, metadata={"help": "how the transient peak was read: cuda_max_allocated, ..."}
     )
     speedup: float | None = field(default=None, metadata={"help": "baseline median / this median"})
+    speedup_ci: list[float] | None = field(
+        default=None, metadata={"help": "95% interval of the speedup (bootstrap over paired rounds)"}
+    )
     ideal_speedup: float | None = field(default=None, metadata={"help": "baseline FLOPs / this FLOPs"})
     efficiency: float | None = field(default=None, metadata={"help": "speedup / ideal_speedup"})
+    noisy: bool | None = field(default=None, metadata={"help": "true when a reason in noise applies"})
+    noise: list[str] = field(default_factory=list, metadata={"help": "why the record is noisy"})
     optimizer: str | None = field(default=None, metadata={"help": "AdamW(fused) or AdamW(foreach)"})
+    attention_kernel: str | None = field(
+        default=None, metadata={"help": "the aten attention operator that ran (the SDPA backend)"}
+    )
     timing: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "rounds, calls per sample, warm-up steps"}
+    )
+    load: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "machine load around the measurement (see measure.load)"}
     )
     variant_info: dict[str, Any] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
@@ -162,9 +211,12 @@ class Record:
         """Parse a stored record; raises ValueError naming what is wrong (missing or mistyped field)."""
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-        if data.get("schema") != SCHEMA_VERSION:
-            raise ValueError(f"unsupported record schema {data.get('schema')!r} (expected {SCHEMA_VERSION})")
-        missing = [name for name in (*SCENARIO_FIELDS, "status", "key") if name not in data]
+        if data.get("schema") not in READABLE_SCHEMAS:
+            raise ValueError(
+                f"unsupported record schema {data.get('schema')!r} (readable: {READABLE_SCHEMAS})"
+            )
+        required = [name for name in SCENARIO_FIELDS if name in KEY_FIELDS_V1]
+        missing = [name for name in (*required, "status", "key") if name not in data]
         if missing:
             raise ValueError(f"missing field(s) {', '.join(missing)}")
         if data["status"] not in STATUSES:
@@ -172,4 +224,6 @@ class Record:
         known = {f.name for f in dataclasses.fields(cls)}
         record = cls(**{name: value for name, value in data.items() if name in known})
         record.scenario  # noqa: B018 -- validates the scenario fields (ScenarioError is a ValueError)
+        if record.schema == 1:  # no run ids yet: the records of one run of a group share their creation time
+            record.run_id = "v1-" + _sha1({"group": record.group, "created_at": record.created_at})[:12]
         return record

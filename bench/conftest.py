@@ -17,7 +17,8 @@ import torch
 from adapterdrop.measure.env import collect_env
 from adapterdrop.measure.runner import measure_group
 from adapterdrop.measure.timing import TimingConfig
-from adapterdrop.scenario import Record, Scenario
+from adapterdrop.plan import expand_groups, preset_from_flags, with_overrides
+from adapterdrop.scenario import Record
 
 
 @dataclass(frozen=True)
@@ -32,24 +33,23 @@ class BenchSettings:
 
     def group(self, phase: str, baseline: str, variants: list[str]) -> list[Record]:
         """Measure ``baseline`` and ``variants`` interleaved in this process; records in that order."""
-        names = [baseline, *[v for v in variants if v != baseline]]
-        scenarios = [
-            Scenario(
-                self.model,
-                name,
-                phase,
-                self.batch_size,
-                self.seq_len,
-                self.device,
-                threads=self.threads,
-                comparison="bench",
+        preset = with_overrides(
+            preset_from_flags(
+                variants,
                 baseline=baseline,
-            )
-            for name in names
-        ]
-        records = measure_group(
-            scenarios, self.timing, baseline=baseline, env=collect_env(self.device, self.threads)
+                phases=[phase],
+                batch_sizes=[self.batch_size],
+                seq_lens=[self.seq_len],
+                comparison="bench",
+            ),
+            models=[self.model],
+            devices=[self.device],
+            threads=self.threads,
+            timing=self.timing,
         )
+        (group,) = expand_groups(preset)
+        env = collect_env(group.baseline.device, self.threads)
+        records = measure_group(group.scenarios, self.timing, baseline=group.baseline.variant, env=env)
         failed = [f"{r.variant}: {r.status} {r.error}" for r in records if r.status != "ok"]
         assert not failed, failed
         return records

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adapterdrop.measure import runner
+from adapterdrop.measure import prepare, runner
+from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.scenario import Scenario
 
 
@@ -45,16 +46,81 @@ def test_train_group(fast_timing):
     assert adapter.variant_info["adapter_layers"] == [0, 1, 2, 3]
 
 
-def test_robust_adapterdrop_records_mean_flops(fast_timing):
+def test_one_run_per_group_with_paired_intervals_and_a_noise_verdict(fast_timing):
     records = runner.measure_group(
-        group("train", ["adapter", "adapterdrop:robust", "adapterdrop:n=3"]), fast_timing, baseline="adapter"
+        group("infer", ["full", "adapter", "adapterdrop:n=2"]), fast_timing, baseline="full"
     )
-    adapter, robust, dropped = (r.flops_step for r in records)
-    assert dropped < robust < adapter  # n drawn from 0..3 per step: between no drop and the largest drop
+    full, adapter, dropped = records
+    assert len({r.run_id for r in records}) == 1 and len(full.run_id) == 12
+    for record in (adapter, dropped):
+        assert record.speedup == full.time_median_s / record.time_median_s  # exactly the ratio of medians
+        low, high = record.speedup_ci
+        assert low <= high and len(record.time_samples_s) == fast_timing.rounds
+        assert record.noisy == bool(record.noise)
+    assert full.speedup_ci == [1.0, 1.0]
+    assert isinstance(full.load["loaded"], bool) and full.load["cpu_count"] >= 1
+    assert full.timing["meets_confidence"] in (True, False)
+    assert full.attention_kernel == "aten._scaled_dot_product_flash_attention_for_cpu"
+
+
+def test_too_few_rounds_give_no_interval_and_a_noisy_record():
+    timing = TimingConfig(rounds=2, min_sample_time_s=0.005, warmup_steps=0)
+    _, adapter = runner.measure_group(group("infer", ["full", "adapter"]), timing, baseline="full")
+    assert adapter.speedup_ci is None and adapter.noisy
+    assert any("too few for an interval" in reason for reason in adapter.noise)
+
+
+def test_robust_adapterdrop_records_the_exact_expectation_over_its_draws(fast_timing):
+    specialized = [f"adapterdrop:n={n}" for n in range(4)]  # tiny has 4 layers: robust draws n from 0..3
+    records = runner.measure_group(
+        group("train", ["adapter", "adapterdrop:robust", *specialized]), fast_timing, baseline="adapter"
+    )
+    robust = records[1]
+    each = [r.flops_step for r in records[2:]]
+    assert robust.flops_step == round(sum(each) / len(each))  # each n counted once, equally weighted
+    assert robust.variant_info["flops_by_draw"] == {str(n): flops for n, flops in enumerate(each)}
+    by_draw = robust.variant_info["memory_by_draw"]
+    assert sorted(by_draw) == ["0", "1", "2", "3"]
+    assert robust.peak_memory_bytes == max(by_draw.values())  # what a user provisions
+    assert robust.peak_memory_expected_bytes == round(sum(by_draw.values()) / 4)
+
+
+def test_memory_counts_weights_optimizer_state_and_gradients():
+    timing = TimingConfig(rounds=1, min_sample_time_s=0.005, warmup_steps=0)
+    full, adapter = runner.measure_group(group("train", ["full", "adapter"]), timing, baseline="full")
+    for record in (full, adapter):
+        parts = [
+            getattr(record, f"memory_{name}_bytes")
+            for name in ("params", "optimizer", "grads", "activations")
+        ]
+        assert sum(parts) == record.peak_memory_bytes
+        # AdamW keeps two fp32 moments per trainable parameter (plus a step counter each)
+        assert 8 * record.params_trainable <= record.memory_optimizer_bytes <= 12 * record.params_trainable
+        assert record.memory_grads_bytes == 4 * record.params_trainable
+    assert full.memory_params_bytes == 4 * full.params_total
+    assert adapter.memory_optimizer_bytes < full.memory_optimizer_bytes / 10  # the saving adapters bring
+
+
+@pytest.mark.parametrize("phase", ["train", "infer"])
+def test_memory_does_not_depend_on_the_warm_up_steps(phase):
+    """bert-small full fine-tuning: with 0 and with 3 warm-up steps the same memory is recorded."""
+    totals = []
+    for warmup in (0, 3):
+        timing = TimingConfig(rounds=1, min_sample_time_s=0.001, warmup_steps=warmup)
+        (record,) = runner.measure_group(
+            group(phase, ["full"], model="bert-small", batch_size=1, seq_len=8), timing, baseline="full"
+        )
+        totals.append(record)
+    before, after = totals
+    for name in ("params", "optimizer", "grads"):
+        assert getattr(before, f"memory_{name}_bytes") == getattr(after, f"memory_{name}_bytes")
+    assert before.peak_memory_bytes == pytest.approx(after.peak_memory_bytes, rel=0.05)
+    if phase == "train":  # weights and AdamW state dominate: ~3x the weights, not just the gradients
+        assert before.peak_memory_bytes > 3 * before.memory_params_bytes
 
 
 def test_failures_stay_in_their_variant(fast_timing, monkeypatch):
-    build = runner.build_variant
+    build = prepare.build_variant
 
     def fake_build(spec, config, **kwargs):
         if spec == "adapter":
@@ -63,7 +129,7 @@ def test_failures_stay_in_their_variant(fast_timing, monkeypatch):
             raise torch.OutOfMemoryError("CUDA out of memory")
         return build(spec, config, **kwargs)
 
-    monkeypatch.setattr(runner, "build_variant", fake_build)
+    monkeypatch.setattr(prepare, "build_variant", fake_build)
     records = runner.measure_group(
         group("infer", ["full", "adapter", "adapterdrop:n=2", "adapterdrop:n=1"]),
         fast_timing,

@@ -13,7 +13,8 @@ from adapterdrop.report import ReportSummary, build_report
 from adapterdrop.report.paper import FIGURES
 from adapterdrop.report.records import load_all
 from adapterdrop.results import ResultsFileError
-from adapterdrop.sweep import load_preset, run_sweep
+from adapterdrop.plan import load_preset
+from adapterdrop.sweep import run_sweep
 from adapterdrop.variants.multitask import layer_count_ideal
 
 PRESET = """

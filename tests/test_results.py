@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
-from adapterdrop.results import ResultsFileError, append_records, finished_keys, load_records
+from adapterdrop.results import ResultsFileError, append_records, finished_keys, latest_runs, load_records
 from adapterdrop.scenario import Record, Scenario, ScenarioError, default_precision
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def scenario(**overrides) -> Scenario:
@@ -143,3 +146,69 @@ def test_complete_last_line_without_newline_is_kept(tmp_path):
     path.write_text(json.dumps(record().to_dict()))
     append_records(path, [record(variant="full")])
     assert [r.variant for r in load_records(path)] == ["adapter", "full"]
+
+
+V1_FILES = sorted((REPO / "reports").glob("**/*.jsonl"))
+
+
+@pytest.mark.parametrize("path", V1_FILES, ids=lambda p: p.name)
+def test_keys_of_files_written_before_the_key_change_still_resume(path):
+    """Every stored record's key is the key its scenario has today: a rerun skips it (resume holds)."""
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert lines
+    for data, loaded in zip(lines, load_records(path), strict=True):
+        assert loaded.scenario.key == data["key"], data["variant"]
+
+
+def test_a_new_defaulted_field_leaves_keys_as_they_were(monkeypatch):
+    """A field outside schema 1 is hashed only when it differs from its default: with `comparison` taken
+    out of the schema-1 set, a scenario at the default comparison keeps the key it would have without the
+    field, and a non-default value changes it."""
+    import hashlib
+
+    from adapterdrop import scenario as scenario_module
+
+    at_default = scenario(comparison="adhoc")
+    legacy = {k: v for k, v in dataclasses.asdict(at_default).items() if k != "comparison"}
+    text = json.dumps(legacy, sort_keys=True, separators=(",", ":"))
+    monkeypatch.setattr(scenario_module, "KEY_FIELDS_V1", scenario_module.KEY_FIELDS_V1 - {"comparison"})
+    assert at_default.key == hashlib.sha1(text.encode()).hexdigest()
+    assert scenario(comparison="other").key != at_default.key
+
+
+def test_schema_1_records_get_a_run_per_group_and_creation_time(tmp_path):
+    old = [{**record().to_dict(), "schema": 1, "run_id": "", "created_at": t} for t in ("t1", "t1", "t2")]
+    old[1]["variant"], old[1]["key"] = "full", scenario(variant="full").key
+    path = tmp_path / "v1.jsonl"
+    path.write_text("".join(json.dumps(data) + "\n" for data in old))
+    first, second, third = load_records(path)
+    assert first.run_id == second.run_id != third.run_id and first.run_id.startswith("v1-")
+
+
+def run_records(run_id: str, created: str, variants: list[str]) -> list[Record]:
+    return [
+        Record.for_scenario(scenario(variant=v), "ok", run_id=run_id, created_at=created, time_median_s=1.0)
+        for v in variants
+    ]
+
+
+def test_latest_runs_keeps_one_whole_run_per_group_and_never_mixes():
+    first = run_records("a", "2026-01-01", ["full", "adapter", "adapterdrop:n=2"])
+    partial = run_records("b", "2026-01-02", ["adapterdrop:n=2"])  # a schema-1 style re-measured record
+    kept, superseded = latest_runs(first + partial)
+    assert {r.run_id for r in kept} == {"a"} and superseded == partial
+    whole = run_records("c", "2026-01-03", ["full", "adapter", "adapterdrop:n=2"])
+    kept, superseded = latest_runs(first + partial + whole)
+    assert kept == whole and len(superseded) == 4
+    other_group = run_records("d", "2026-01-01", ["full"])
+    for record_ in other_group:
+        record_.batch_size, record_.group = 4, "g2"
+    kept, _ = latest_runs(first + other_group)
+    assert {r.run_id for r in kept} == {"a", "d"}
+
+
+def test_latest_runs_prefers_a_run_with_the_baseline_when_none_is_complete():
+    old = run_records("a", "2026-01-01", ["full", "adapter"])
+    lone = run_records("b", "2026-01-02", ["adapterdrop:n=2"])
+    kept, _ = latest_runs(old + lone)
+    assert {r.run_id for r in kept} == {"a"}

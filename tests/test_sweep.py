@@ -9,9 +9,10 @@ import torch
 
 from adapterdrop.errors import AdapterDropError, VariantError
 from adapterdrop.measure import runner
-from adapterdrop.results import load_records
+from adapterdrop.plan import PresetError, expand_groups, load_preset, resolve_devices
+from adapterdrop.results import latest_runs, load_records
 from adapterdrop.scenario import ScenarioError
-from adapterdrop.sweep import PresetError, expand_groups, load_preset, resolve_devices, run_sweep
+from adapterdrop.sweep import run_sweep
 
 
 def test_shipped_presets_load_and_expand():
@@ -122,7 +123,7 @@ def test_sweep_end_to_end_then_resume(tiny_preset, tmp_path):
     assert results.read_bytes() == before
 
 
-def test_partly_stored_group_measures_only_what_is_missing(tiny_preset, tmp_path):
+def test_a_partly_stored_group_is_measured_again_whole_as_one_new_run(tiny_preset, tmp_path):
     results = tmp_path / "results.jsonl"
     preset = load_preset(tiny_preset)
     run_sweep(preset, results)
@@ -131,9 +132,18 @@ def test_partly_stored_group_measures_only_what_is_missing(tiny_preset, tmp_path
     assert len(kept) == len(lines) - 1
     results.write_text("\n".join(kept) + "\n")
     written = run_sweep(preset, results)
-    assert [r.variant for r in written] == ["adapterdrop:n=2"]
-    assert written[0].status == "ok" and written[0].speedup is not None  # measured against a fresh baseline
-    assert len(load_records(results)) == len(lines)
+    # the whole training group (its baseline too) is measured and stored as one run
+    assert [r.variant for r in written] == ["full", "adapter", "adapterdrop:n=2", "parallel:tasks=2"]
+    assert len({r.run_id for r in written}) == 1
+    new = {r.variant: r for r in written}
+    assert new["adapterdrop:n=2"].speedup == pytest.approx(
+        new["full"].time_median_s / new["adapterdrop:n=2"].time_median_s
+    )
+    stored = load_records(results)
+    assert len(stored) == len(lines) - 1 + len(written)
+    kept_records, superseded = latest_runs(stored)
+    assert {r.run_id for r in kept_records if r.comparison == "training"} == {written[0].run_id}
+    assert {r.variant for r in superseded} == {"full", "adapter", "parallel:tasks=2"}
 
 
 def test_oom_is_recorded_and_larger_batches_are_skipped(tmp_path, monkeypatch):
@@ -143,14 +153,14 @@ def test_oom_is_recorded_and_larger_batches_are_skipped(tmp_path, monkeypatch):
         '[[comparison]]\nname = "inference"\nphases = ["infer"]\nbaseline = "full"\n'
         'variants = ["adapter"]\nbatch_sizes = [1, 2, 4]\nseq_lens = [8]\n'
     )
-    prepare = runner._prepare
+    prepare = runner.prepare_step
 
     def fake_prepare(scenario, *args):
         if scenario.variant == "adapter" and scenario.batch_size >= 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return prepare(scenario, *args)
 
-    monkeypatch.setattr(runner, "_prepare", fake_prepare)
+    monkeypatch.setattr(runner, "prepare_step", fake_prepare)
     results = tmp_path / "results.jsonl"
     written = run_sweep(load_preset(preset_path), results)
     outcome = {(r.variant, r.batch_size): (r.status, r.error) for r in written}

@@ -11,7 +11,7 @@ import time
 from conftest import REPO
 
 from adapterdrop.results import load_records
-from adapterdrop.sweep import expand_groups, load_preset
+from adapterdrop.plan import expand_groups, load_preset
 
 PRESET = """
 models = ["tiny"]

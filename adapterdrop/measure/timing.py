@@ -5,19 +5,24 @@ runs ``max(number // 100, 2)`` untimed calls first (which re-warms caches after 
 synchronises the accelerator before reading the clock. A sample is the mean seconds per call over
 ``number`` calls; ``number`` is calibrated once per callable so that a sample lasts at least
 ``min_sample_time_s``. Rounds rotate the order (A B C, B C A, C A B, ...) so that drift in the machine
-(thermal state, other load) hits every callable alike.
+(thermal state, other load) hits every callable alike, and the samples of one round are taken back to back:
+they are *paired*, which is what the speedup's interval resamples (:mod:`adapterdrop.measure.stats`).
+
+The samples of a callable are kept as torch's own ``Measurement`` (merged over rounds), so its median, IQR
+and ``meets_confidence`` are torch's. After the first ``rounds`` rounds, more rounds are added while the
+caller says the result is not yet precise enough, up to ``max_rounds`` and ``time_budget_s``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import statistics
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.benchmark import Timer
+from torch.utils.benchmark import Measurement, Timer
 
 from adapterdrop.errors import AdapterDropError
 
@@ -29,24 +34,41 @@ class TimingConfig:
     rounds: int = field(default=7, metadata={"help": "interleaved rounds; one sample per callable per round"})
     min_sample_time_s: float = field(default=0.1, metadata={"help": "seconds a sample lasts at least"})
     warmup_steps: int = field(default=2, metadata={"help": "untimed calls before calibration"})
+    max_rounds: int | None = field(
+        default=None,
+        metadata={"help": "add rounds up to this many while a speedup interval is wider than ci_target"},
+    )
+    ci_target: float = field(
+        default=0.02, metadata={"help": "stop adding rounds once every speedup's 95% interval is this tight"}
+    )
+    time_budget_s: float = field(
+        default=120.0, metadata={"help": "no round starts after this many seconds of a group's timing"}
+    )
 
     def __post_init__(self) -> None:
         if not _is_int(self.rounds) or self.rounds < 1:
             raise AdapterDropError(f"timing rounds must be a positive integer, got {self.rounds!r}")
         if not _is_int(self.warmup_steps) or self.warmup_steps < 0:
             raise AdapterDropError(f"warmup_steps must be a non-negative integer, got {self.warmup_steps!r}")
-        if isinstance(self.min_sample_time_s, bool) or not (
-            isinstance(self.min_sample_time_s, int | float) and self.min_sample_time_s > 0
-        ):
-            raise AdapterDropError(f"min_sample_time_s must be positive, got {self.min_sample_time_s!r}")
+        if self.max_rounds is not None and (not _is_int(self.max_rounds) or self.max_rounds < self.rounds):
+            raise AdapterDropError(f"max_rounds must be an integer >= rounds, got {self.max_rounds!r}")
+        for name in ("min_sample_time_s", "ci_target", "time_budget_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int | float) and value > 0):
+                raise AdapterDropError(f"{name} must be positive, got {value!r}")
+
+    @property
+    def round_limit(self) -> int:
+        """The most rounds a group may take (``max_rounds``, or ``rounds`` when it is not set)."""
+        return self.max_rounds or self.rounds
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _timer(fn: Callable[[], object], num_threads: int) -> Timer:
-    return Timer(stmt="fn()", globals={"fn": fn}, num_threads=num_threads)
+def _timer(fn: Callable[[], object], num_threads: int, label: str = "step") -> Timer:
+    return Timer(stmt="fn()", globals={"fn": fn}, num_threads=num_threads, description=label)
 
 
 def calibrate(fn: Callable[[], object], num_threads: int, min_sample_time_s: float) -> int:
@@ -55,9 +77,9 @@ def calibrate(fn: Callable[[], object], num_threads: int, min_sample_time_s: flo
     return max(1, math.ceil(min_sample_time_s / seconds))
 
 
-def sample(fn: Callable[[], object], num_threads: int, number: int) -> float:
-    """Mean seconds per call of ``fn`` over ``number`` calls (one timed sample)."""
-    return _timer(fn, num_threads).timeit(number).mean
+def sample(fn: Callable[[], object], num_threads: int, number: int, label: str = "step") -> Measurement:
+    """One timed sample: ``number`` calls of ``fn`` as torch's ``Measurement`` (mean: seconds per call)."""
+    return _timer(fn, num_threads, label).timeit(number)
 
 
 def rotations(names: list[str], rounds: int) -> list[list[str]]:
@@ -71,34 +93,40 @@ def interleave(
     fns: Mapping[str, Callable[[], object]],
     numbers: Mapping[str, int],
     num_threads: int,
-    rounds: int,
+    config: TimingConfig,
     on_error: Callable[[str, BaseException], None],
-) -> dict[str, list[float]]:
-    """Samples (seconds per call) of every callable, interleaved over ``rounds`` rotated rounds.
+    more: Callable[[dict[str, list[float]]], bool] | None = None,
+) -> dict[str, Measurement]:
+    """Every callable timed in interleaved, rotated rounds; one merged ``Measurement`` per callable.
 
-    A callable that raises is reported through ``on_error(name, exc)`` and dropped from later rounds.
+    ``config.rounds`` rounds always run; then, while ``more(samples)`` is true (``samples``: seconds per
+    call of every callable, one per round), rounds are added up to ``config.round_limit`` rounds and
+    ``config.time_budget_s`` seconds. A callable that raises is reported through ``on_error(name, exc)``
+    and dropped from later rounds.
     """
-    samples: dict[str, list[float]] = {name: [] for name in fns}
+    measured: dict[str, list[Measurement]] = {name: [] for name in fns}
     failed: set[str] = set()
-    for order in rotations(list(fns), rounds):
+    started = time.perf_counter()
+    for index, order in enumerate(rotations(list(fns), config.round_limit)):
+        if index >= config.rounds:
+            elapsed = time.perf_counter() - started
+            samples = {name: [m.mean for m in ms] for name, ms in measured.items() if name not in failed}
+            if more is None or elapsed > config.time_budget_s or not more(samples):
+                break
         for name in order:
             if name in failed:
                 continue
             try:
-                samples[name].append(sample(fns[name], num_threads, numbers[name]))
+                measured[name].append(sample(fns[name], num_threads, numbers[name], name))
             except Exception as exc:  # recorded as the variant's status; the others go on
                 failed.add(name)
                 on_error(name, exc)
-    return {name: values for name, values in samples.items() if name not in failed}
+    return {name: Measurement.merge(ms)[0] for name, ms in measured.items() if name not in failed and ms}
 
 
-def median_iqr(samples: list[float]) -> tuple[float, float]:
-    """Median and inter-quartile range (seconds) of ``samples``; the IQR of fewer than 2 samples is 0."""
-    median = statistics.median(samples)
-    if len(samples) < 2:
-        return median, 0.0
-    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
-    return median, q3 - q1
+def per_round(measurement: Measurement) -> list[float]:
+    """Seconds per call of each round's sample, in round order (``Measurement.times``)."""
+    return list(measurement.times)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,393 @@
+"""The planner: a preset file or command-line flags -> comparison groups, the one place groups are made.
+
+Sweeps, ``measure``, the bench suites, the profiler and the regression gate all plan through here:
+
+- :func:`load_preset` reads ``bench/presets/NAME.toml`` (or a path) into a :class:`SweepPreset`;
+  :func:`preset_from_flags` builds the same from ``--variant/--baseline/--phase/...`` flags;
+- :func:`expand_groups` turns a preset into :class:`Group` s, in measuring order. A group is one cell of a
+  comparison (model, phase, batch size, sequence length, device, dtype, precision, threads, and the
+  values of the placeholders in the baseline's name): its baseline first, then its variants; they are
+  measured together, interleaved, in one process (:mod:`adapterdrop.measure.runner`);
+- :func:`check_variants_fit` builds every variant on a miniature of its model before anything is measured.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import string
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adapterdrop.errors import AdapterDropError, VariantError
+from adapterdrop.measure.timing import TimingConfig
+from adapterdrop.models.presets import model_config
+from adapterdrop.scenario import (
+    DTYPES,
+    PHASES,
+    PRECISIONS,
+    Scenario,
+    ScenarioError,
+    default_precision,
+)
+from adapterdrop.variants import build_base, build_variant, parse_variant
+
+#: where ``load_preset("NAME")`` looks for ``NAME.toml``: the working directory's bench/presets, then the
+#: checkout the package was imported from
+PRESET_DIRS = (Path("bench/presets"), Path(__file__).resolve().parent.parent / "bench" / "presets")
+
+
+class PresetError(AdapterDropError):
+    """A sweep preset that does not exist or does not parse (message is one line)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A ``[[comparison]]`` table: a baseline and variants, measured together in every cell of a grid."""
+
+    name: str = field(metadata={"help": "label stored in every record of the comparison"})
+    baseline: str = field(
+        metadata={"help": "variant every other one is compared with; may hold {placeholders}"}
+    )
+    variants: tuple[str, ...] = field(
+        metadata={"help": "variant templates; {placeholders} expand in the group"}
+    )
+    phases: tuple[str, ...] = field(default=("train", "infer"), metadata={"help": "train and/or infer"})
+    batch_sizes: tuple[int, ...] = field(default=(8,), metadata={"help": "sequences per step"})
+    seq_lens: tuple[int, ...] = field(default=(128,), metadata={"help": "tokens per sequence"})
+    expand: Mapping[str, tuple[Any, ...]] = field(
+        default_factory=dict, metadata={"help": "placeholder -> values"}
+    )
+
+
+@dataclass(frozen=True)
+class SweepPreset:
+    """A sweep grid: comparisons x models x devices x dtypes, with one timing setup."""
+
+    name: str = field(metadata={"help": "preset name (the file's stem)"})
+    comparisons: tuple[Comparison, ...]
+    description: str = ""
+    models: tuple[str, ...] = field(default=("bert-small",), metadata={"help": "model preset names"})
+    devices: tuple[str, ...] = field(default=("cpu",), metadata={"help": "cpu, cuda, cuda:N or all"})
+    dtypes: tuple[str, ...] = field(default=("fp32",), metadata={"help": "fp32, fp16, bf16"})
+    precision: str | None = field(
+        default=None, metadata={"help": "native or autocast; None: native for infer, autocast for train"}
+    )
+    threads: int | None = field(default=None, metadata={"help": "torch threads; None: torch's default"})
+    timing: TimingConfig = field(default_factory=TimingConfig)
+
+
+@dataclass(frozen=True)
+class Group:
+    """The scenarios measured together: the baseline first, then the other variants of the cell."""
+
+    scenarios: tuple[Scenario, ...]
+
+    @property
+    def baseline(self) -> Scenario:
+        return self.scenarios[0]
+
+
+# ---------------------------------------------------------------------------------------------- presets
+
+
+def available_presets() -> list[str]:
+    """Names of the preset files found in :data:`PRESET_DIRS`."""
+    return sorted({path.stem for folder in PRESET_DIRS if folder.is_dir() for path in folder.glob("*.toml")})
+
+
+def load_preset(name_or_path: str | Path) -> SweepPreset:
+    """Read a preset by name (``quick`` -> ``bench/presets/quick.toml``) or by the path of a TOML file."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith(".toml") or path.is_file()):
+        path = next(
+            (folder / f"{text}.toml" for folder in PRESET_DIRS if (folder / f"{text}.toml").is_file()), path
+        )
+        if not path.is_file():
+            raise PresetError(f"unknown sweep preset '{text}'; available: {', '.join(available_presets())}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise PresetError(f"preset {path}: cannot read it ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"preset {path}: not valid TOML ({exc})") from None
+    try:
+        return preset_from_dict(data, name=path.stem)
+    except AdapterDropError as exc:
+        raise PresetError(f"preset {path}: {exc}") from None
+
+
+_PRESET_KEYS = {"description", "models", "devices", "dtypes", "precision", "threads", "timing", "comparison"}
+_COMPARISON_KEYS = {"name", "baseline", "variants", "phases", "batch_sizes", "seq_lens", "expand"}
+
+
+def preset_from_dict(data: Mapping[str, Any], name: str) -> SweepPreset:
+    """A validated :class:`SweepPreset` from the parsed TOML of a preset file."""
+    _no_unknown(data, _PRESET_KEYS, "preset")
+    comparisons = data.get("comparison")
+    if not isinstance(comparisons, list) or not comparisons:
+        raise PresetError("needs at least one [[comparison]] table")
+    timing = data.get("timing", {})
+    if not isinstance(timing, dict):
+        raise PresetError("[timing] must be a table")
+    _no_unknown(timing, {f.name for f in dataclasses.fields(TimingConfig)}, "[timing]")
+    preset = SweepPreset(
+        name=name,
+        description=str(data.get("description", "")),
+        comparisons=tuple(_comparison(item, index) for index, item in enumerate(comparisons)),
+        models=_strings(data.get("models", ["bert-small"]), "models"),
+        devices=_strings(data.get("devices", ["cpu"]), "devices"),
+        dtypes=_choices(data.get("dtypes", ["fp32"]), "dtypes", DTYPES),
+        precision=data.get("precision"),
+        threads=data.get("threads"),
+        timing=TimingConfig(**timing),
+    )
+    validate_preset(preset)
+    return preset
+
+
+def validate_preset(preset: SweepPreset) -> None:
+    """Check everything that can be checked before measuring: names, values, variant names, models."""
+    if preset.precision is not None and preset.precision not in PRECISIONS:
+        raise PresetError(f"precision must be one of {', '.join(PRECISIONS)}, not {preset.precision!r}")
+    if preset.threads is not None and not _positive_int(preset.threads):
+        raise PresetError(f"threads must be a positive integer, not {preset.threads!r}")
+    for model in preset.models:
+        model_config(model)  # UnknownPresetError names the valid ones
+    resolve_devices(preset.devices, check=False)
+    for comparison in preset.comparisons:
+        for _ in _variant_sets(comparison):
+            pass  # parses every expanded name: VariantError on a bad one
+
+
+def _comparison(item: Any, index: int) -> Comparison:
+    if not isinstance(item, dict):
+        raise PresetError(f"[[comparison]] #{index + 1} must be a table")
+    _no_unknown(item, _COMPARISON_KEYS, f"[[comparison]] #{index + 1}")
+    where = f"comparison '{item.get('name', index + 1)}'"
+    for key in ("name", "baseline", "variants"):
+        if key not in item:
+            raise PresetError(f"{where} needs '{key}'")
+    expand = item.get("expand", {})
+    if not isinstance(expand, dict) or not all(isinstance(v, list) and v for v in expand.values()):
+        raise PresetError(f"{where}: expand must map each placeholder to a non-empty list")
+    return Comparison(
+        name=str(item["name"]),
+        baseline=str(item["baseline"]),
+        variants=_strings(item["variants"], f"{where}: variants", allow_empty=True),
+        phases=_choices(item.get("phases", ["train", "infer"]), f"{where}: phases", PHASES),
+        batch_sizes=_positive_ints(item.get("batch_sizes", [8]), f"{where}: batch_sizes"),
+        seq_lens=_positive_ints(item.get("seq_lens", [128]), f"{where}: seq_lens"),
+        expand={key: tuple(values) for key, values in expand.items()},
+    )
+
+
+def _no_unknown(data: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise PresetError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+
+
+def _strings(value: Any, what: str, allow_empty: bool = False) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) for v in value)
+        or not (value or allow_empty)
+    ):
+        raise PresetError(f"{what} must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _choices(value: Any, what: str, valid: Sequence[str]) -> tuple[str, ...]:
+    values = _strings(value, what)
+    for item in values:
+        if item not in valid:
+            raise PresetError(f"{what}: unknown value {item!r}; valid: {', '.join(valid)}")
+    return values
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _positive_ints(value: Any, what: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(_positive_int(v) for v in value):
+        raise PresetError(f"{what} must be a list of positive integers, got {value!r}")
+    return tuple(sorted(set(value)))
+
+
+# ---------------------------------------------------------------------------------------------- expansion
+
+
+def resolve_devices(devices: Iterable[str], *, check: bool = True) -> list[str]:
+    """``cpu``, ``cuda`` (the current GPU), ``cuda:N`` or ``all`` (every visible GPU) -> device labels.
+
+    With ``check``, a GPU that is not visible is an error; without it only the spelling is checked.
+    """
+    resolved: list[str] = []
+    for device in devices:
+        if device == "cpu":
+            labels = ["cpu"]
+        elif device == "all":
+            if check and not torch.cuda.device_count():
+                raise ScenarioError("--device all: no GPU is visible")
+            labels = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        elif device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+            if not check:
+                labels = [device]
+            elif not torch.cuda.is_available():
+                raise ScenarioError(f"device '{device}' requested but CUDA is not available")
+            else:
+                index = torch.cuda.current_device() if device == "cuda" else int(device[5:])
+                if index >= torch.cuda.device_count():
+                    raise ScenarioError(
+                        f"device '{device}' does not exist; {torch.cuda.device_count()} GPU(s) visible"
+                    )
+                labels = [f"cuda:{index}"]
+        else:
+            raise ScenarioError(f"unknown device '{device}'; use cpu, cuda, cuda:N or all")
+        resolved.extend(label for label in labels if label not in resolved)
+    return resolved
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _fill(template: str, values: Mapping[str, Any], where: str) -> str:
+    missing = _placeholders(template) - set(values)
+    if missing:
+        raise PresetError(f"{where}: placeholder(s) {', '.join(sorted(missing))} not in expand")
+    return parse_variant(template.format(**values)).canonical
+
+
+def _variant_sets(comparison: Comparison) -> list[tuple[str, list[str]]]:
+    """(baseline, variants) per value of the baseline's placeholders; canonical names, baseline excluded."""
+    where = f"comparison '{comparison.name}'"
+    outer = [key for key in comparison.expand if key in _placeholders(comparison.baseline)]
+    inner = [key for key in comparison.expand if key not in outer]
+    sets = []
+    for outer_values in itertools.product(*(comparison.expand[key] for key in outer)):
+        fixed = dict(zip(outer, outer_values, strict=True))
+        baseline = _fill(comparison.baseline, fixed, where)
+        variants: list[str] = []
+        for inner_values in itertools.product(*(comparison.expand[key] for key in inner)):
+            values = {**fixed, **dict(zip(inner, inner_values, strict=True))}
+            for template in comparison.variants:
+                name = _fill(template, values, where)
+                if name != baseline and name not in variants:
+                    variants.append(name)
+        sets.append((baseline, variants))
+    return sets
+
+
+def check_variants_fit(model: str, variants: Iterable[str]) -> None:
+    """Build every variant on a miniature of ``model`` (same layers, width 8) so that an option that does
+    not fit the model (``n`` beyond its layers, ``keep`` above ``adapters``) is a :class:`VariantError`
+    before anything is measured. Takes milliseconds per variant."""
+    config = copy.deepcopy(model_config(model))
+    config.hidden_size = config.intermediate_size = 8
+    config.num_attention_heads = 1
+    config.vocab_size = min(config.vocab_size, 64)
+    if hasattr(config, "embedding_size"):
+        config.embedding_size = 8
+    base = build_base(config)
+    with torch.no_grad():
+        for variant in dict.fromkeys(variants):
+            try:
+                build_variant(variant, config, base=base)
+            except VariantError as exc:
+                raise VariantError(f"{variant} on {model}: {exc}") from None
+
+
+def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> list[Group]:
+    """Every group of the grid, in measuring order (batch sizes ascending within a series)."""
+    device_labels = resolve_devices(devices if devices is not None else preset.devices)
+    threads = preset.threads or torch.get_num_threads()
+    groups = []
+    for device, model, dtype, comparison in itertools.product(
+        device_labels, preset.models, preset.dtypes, preset.comparisons
+    ):
+        for (baseline, variants), phase, seq_len, batch_size in itertools.product(
+            _variant_sets(comparison), comparison.phases, comparison.seq_lens, comparison.batch_sizes
+        ):
+            common = dict(
+                model=model,
+                phase=phase,
+                batch_size=batch_size,
+                seq_len=seq_len,
+                device=device,
+                dtype=dtype,
+                precision=default_precision(phase, dtype, preset.precision),
+                threads=threads,
+                comparison=comparison.name,
+                baseline=baseline,
+            )
+            groups.append(Group(tuple(Scenario(variant=v, **common) for v in [baseline, *variants])))
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------- flags
+
+
+def preset_from_flags(
+    variants: Sequence[str],
+    *,
+    baseline: str | None = None,
+    phases: Sequence[str] = ("train", "infer"),
+    batch_sizes: Sequence[int] = (8,),
+    seq_lens: Sequence[int] = (128,),
+    comparison: str = "cli",
+) -> SweepPreset:
+    """A one-comparison preset named ``cli`` from command-line flags; the baseline defaults to the first
+    variant."""
+    if not variants:
+        raise PresetError("give at least one variant")
+    return SweepPreset(
+        name="cli",
+        comparisons=(
+            Comparison(
+                name=comparison,
+                baseline=baseline or variants[0],
+                variants=tuple(variants),
+                phases=tuple(phases),
+                batch_sizes=tuple(sorted(set(batch_sizes))),
+                seq_lens=tuple(sorted(set(seq_lens))),
+            ),
+        ),
+    )
+
+
+def with_overrides(
+    preset: SweepPreset,
+    *,
+    models: Sequence[str] | None = None,
+    devices: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    precision: str | None = None,
+    threads: int | None = None,
+    timing: TimingConfig | None = None,
+) -> SweepPreset:
+    """``preset`` with the given settings replaced (None keeps the preset's), validated."""
+    changed = dataclasses.replace(
+        preset,
+        models=tuple(models) if models else preset.models,
+        devices=tuple(devices) if devices else preset.devices,
+        dtypes=tuple(dtypes) if dtypes else preset.dtypes,
+        precision=precision or preset.precision,
+        threads=threads or preset.threads,
+        timing=timing or preset.timing,
+    )
+    validate_preset(changed)
+    return changed
