@@ -19,8 +19,8 @@ NUM_LABELS = 2
 
 
 def placement_activation(values: Mapping[str, Any]) -> str:
-    """The default non-linearity of the chosen placement (Pfeiffer where a variant has no placement)."""
-    return PLACEMENTS[values.get("placement", "pfeiffer")].activation
+    """The default non-linearity of the chosen placement: AdapterHub's ``non_linearity`` of its config."""
+    return PLACEMENTS[values["placement"]].activation
 
 
 ADAPTER_OPTIONS = (
