@@ -114,8 +114,10 @@ def test_host_peak_sees_a_large_allocation():
 
 
 def test_memory_tracker_on_cpu_sees_memory_that_is_reused():
-    def step():
-        torch.ones(32 * 2**20 // 4).sum()  # 32 MiB, freed at once: after the first step it is reused
+    def step():  # 32 MiB, live for 20 ms (a sampled reading sees what lives longer than its interval)
+        block = torch.ones(32 * 2**20 // 4)
+        time.sleep(0.02)
+        del block  # freed: after the first step the same memory is reused
 
     step()
     with MemoryTracker(torch.device("cpu")) as tracker:

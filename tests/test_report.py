@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from adapterdrop.plan import load_preset
 from adapterdrop.report import ReportSummary, build_report
 from adapterdrop.report.paper import FIGURES
 from adapterdrop.report.records import load_all
 from adapterdrop.results import ResultsFileError
-from adapterdrop.plan import load_preset
 from adapterdrop.sweep import run_sweep
 from adapterdrop.variants.multitask import layer_count_ideal
 

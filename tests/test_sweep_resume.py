@@ -10,8 +10,8 @@ import time
 
 from conftest import REPO
 
-from adapterdrop.results import load_records
 from adapterdrop.plan import expand_groups, load_preset
+from adapterdrop.results import load_records
 
 PRESET = """
 models = ["tiny"]

@@ -1,0 +1,100 @@
+"""``adapterdrop measure``: one scenario (optionally against a baseline), measured now, printed as a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from adapterdrop.commands import AddCommand
+from adapterdrop.commands.options import add_grid_options, add_machine_options, with_machine_options
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from adapterdrop.measure.env import collect_env
+    from adapterdrop.measure.runner import measure_group
+    from adapterdrop.plan import check_variants_fit, expand_groups, preset_from_flags
+    from adapterdrop.results import append_records
+
+    preset = preset_from_flags(
+        [args.variant],
+        baseline=args.baseline,
+        phases=[args.phase],
+        batch_sizes=[args.batch_size],
+        seq_lens=[args.seq_len],
+        comparison="measure",
+    )
+    preset = with_machine_options(preset, args)
+    groups = expand_groups(preset)
+    check_variants_fit(preset.models[0], [s.variant for g in groups for s in g.scenarios])
+    records = []
+    for group in groups:
+        first = group.baseline
+        env = collect_env(first.device, first.threads)
+        records += measure_group(group.scenarios, preset.timing, baseline=first.variant, env=env)
+    if args.results:
+        append_records(args.results, records)
+    if args.json:
+        for record in records:
+            print(json.dumps(record.to_dict()))
+    else:
+        print(format_table(records))
+    return 0 if all(r.status in ("ok", "skipped") for r in records) else 1
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
+def format_table(records: Sequence[Any]) -> str:
+    """Records as an aligned text table (ms, samples/s, GFLOPs, MiB)."""
+    header = (
+        "variant",
+        "phase",
+        "device",
+        "status",
+        "median ms",
+        "IQR ms",
+        "samples/s",
+        "GFLOPs/step",
+        "speedup",
+        "ideal",
+        "efficiency",
+        "peak MiB",
+        "trainable",
+    )
+    rows = [header]
+    for r in records:
+        rows.append(
+            (
+                r.variant,
+                r.phase,
+                r.device,
+                r.status if r.status == "ok" else f"{r.status}: {r.error}",
+                _fmt(r.time_median_s, 1e3, 3),
+                _fmt(r.time_iqr_s, 1e3, 3),
+                _fmt(r.throughput_samples_s, digits=1),
+                _fmt(r.flops_step, 1e-9, 3),
+                _fmt(r.speedup, digits=3),
+                _fmt(r.ideal_speedup, digits=3),
+                _fmt(r.efficiency, digits=3),
+                _fmt(r.peak_memory_bytes, 1 / 2**20, 1),
+                "-" if r.params_trainable is None else f"{r.params_trainable:,}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def register(add: AddCommand) -> None:
+    measure = add(
+        "measure", cmd_measure, "measure one scenario (optionally against a baseline); print a table"
+    )
+    add_grid_options(measure, single=True)
+    add_machine_options(measure, sweep=False)
+    measure.add_argument("--results", type=Path, help="also append the records to this results file")
+    measure.add_argument("--json", action="store_true", help="print records as JSON lines")
