@@ -8,7 +8,9 @@ Sweeps, ``measure``, the bench suites, the profiler and the regression gate all 
   comparison (model, phase, batch size, sequence length, device, dtype, precision, threads, and the
   values of the placeholders in the baseline's name): its baseline first, then its variants; they are
   measured together, interleaved, in one process (:mod:`adapterdrop.measure.runner`);
-- :func:`check_variants_fit` builds every variant on a miniature of its model before anything is measured.
+- :func:`check_variants_fit` builds every variant on a miniature of its model before anything is measured;
+  :func:`check_sequences_fit` (run by :func:`validate_preset`) checks every sequence length against the
+  positions of every model.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 
 from adapterdrop.errors import AdapterDropError, VariantError
 from adapterdrop.measure.timing import TimingConfig
-from adapterdrop.models.presets import model_config
+from adapterdrop.models.presets import max_sequence_length, model_config
 from adapterdrop.scenario import (
     DTYPES,
     PHASES,
@@ -161,6 +163,7 @@ def validate_preset(preset: SweepPreset) -> None:
         raise PresetError(f"threads must be a positive integer, not {preset.threads!r}")
     for model in preset.models:
         model_config(model)  # UnknownPresetError names the valid ones
+        check_sequences_fit(model, (n for comparison in preset.comparisons for n in comparison.seq_lens))
     resolve_devices(preset.devices, check=False)
     for comparison in preset.comparisons:
         for _ in _variant_sets(comparison):
@@ -290,6 +293,15 @@ def _variant_sets(comparison: Comparison) -> list[tuple[str, list[str]]]:
                     variants.append(name)
         sets.append((baseline, variants))
     return sets
+
+
+def check_sequences_fit(model: str, seq_lens: Iterable[int]) -> None:
+    """A :class:`PresetError` if a sequence length (tokens) exceeds the positions of ``model``
+    (:func:`~adapterdrop.models.presets.max_sequence_length`), before anything is measured."""
+    longest = max(seq_lens, default=0)
+    limit = max_sequence_length(model_config(model))
+    if longest > limit:
+        raise PresetError(f"sequence length {longest} does not fit {model}: it has {limit} positions")
 
 
 def check_variants_fit(model: str, variants: Iterable[str]) -> None:

@@ -2,7 +2,8 @@
 
 The large presets copy the geometry of the public checkpoints they are named after (layers, hidden size,
 heads, feed-forward size, vocabulary); speed does not depend on the weights, so random weights measure the
-same thing. ``tiny`` is for tests.
+same thing. ``tiny`` is for tests. Any other geometry comes from a ``config.json``: its path, or a folder
+holding one (a Hugging Face model directory; only the config is read, never the weights).
 """
 
 from __future__ import annotations
@@ -72,25 +73,46 @@ def check_supported(config: PretrainedConfig) -> None:
         raise UnsupportedModelError(f"position_embedding_type '{position}' is not supported; use 'absolute'")
 
 
+#: model types whose position ids start after the padding index (RoBERTa's
+#: ``create_position_ids_from_input_ids``), so ``pad_token_id + 1`` positions are never used by tokens
+POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "camembert")
+
+
+def max_sequence_length(config: PretrainedConfig) -> int:
+    """The longest sequence (tokens) the model's position embeddings cover: ``max_position_embeddings``,
+    less ``pad_token_id + 1`` for the RoBERTa family (512 for both bert-base and roberta-base)."""
+    offset = (config.pad_token_id or 0) + 1 if config.model_type in POSITIONS_AFTER_PADDING else 0
+    return int(config.max_position_embeddings) - offset
+
+
 def model_config(name: str) -> PretrainedConfig:
-    """The config of preset ``name``, or of a local ``config.json`` path (must hold ``model_type``)."""
+    """The config of preset ``name``, of a local ``config.json`` path, or of a folder holding a
+    ``config.json`` (a Hugging Face model directory); the file must hold ``model_type``."""
+    if name in PRESETS:
+        model_type, kwargs, _ = PRESETS[name]
+        config = AutoConfig.for_model(model_type, **kwargs)
+        config.name_or_path = name
+        return config
+    path = Path(name)
     if name.endswith(".json"):
-        return _config_from_file(Path(name))
-    if name not in PRESETS:
-        raise UnknownPresetError(
-            f"unknown model preset '{name}'; valid: {', '.join(PRESETS)} or a config.json path"
-        )
-    model_type, kwargs, _ = PRESETS[name]
-    config = AutoConfig.for_model(model_type, **kwargs)
-    config.name_or_path = name
-    return config
+        return _config_from_file(path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UnknownPresetError(f"model directory '{name}' holds no config.json")
+        return _config_from_file(path / "config.json")
+    raise UnknownPresetError(
+        f"unknown model preset '{name}'; valid: {', '.join(PRESETS)}, a config.json path"
+        " or a folder holding one"
+    )
 
 
 def _config_from_file(path: Path) -> PretrainedConfig:
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UnknownPresetError(f"cannot read model config '{path}': {exc}") from None
+    except OSError as exc:
+        raise UnknownPresetError(f"cannot read model config '{path}': {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UnknownPresetError(f"model config '{path}' is not valid JSON ({exc})") from None
     if not isinstance(data, dict) or "model_type" not in data:
         raise UnknownPresetError(f"model config '{path}' has no 'model_type'")
     model_type = data.pop("model_type")
