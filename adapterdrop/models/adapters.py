@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from adapterdrop import testing_plant
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "gelu": nn.GELU,
@@ -94,7 +96,10 @@ class BottleneckAdapter(nn.Module):
 
 def bottleneck_size(hidden_size: int, reduction_factor: int) -> int:
     """Bottleneck width b = h / reduction_factor (at least 1)."""
-    return max(1, hidden_size // reduction_factor)
+    width = max(1, hidden_size // reduction_factor)
+    if testing_plant.PLANT is not None:  # a test-only wider adapter (ADAPTERDROP_PLANT)
+        return testing_plant.PLANT.bottleneck(width)
+    return width
 
 
 def bottleneck_block(
@@ -111,7 +116,10 @@ def bottleneck_block(
     ``(B, S, h)`` input); x and r then broadcast over the tasks.
     """
     adapter_input = norm(out + residual) if original_ln_before else out
-    return norm(bottleneck(adapter_input) + out + residual)
+    block = norm(bottleneck(adapter_input) + out + residual)
+    if testing_plant.PLANT is not None:  # a test-only planted slowdown (ADAPTERDROP_PLANT)
+        testing_plant.PLANT.adapter_block()
+    return block
 
 
 class AdapterBank(nn.Module):

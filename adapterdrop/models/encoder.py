@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 
+from adapterdrop import testing_plant
 from adapterdrop.models.presets import check_supported
 
 
@@ -102,6 +103,14 @@ def run_layer(
     layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None, plugin: LayerPlugin | None
 ) -> torch.Tensor:
     """One layer on ``(B, S, H)``; returns ``(B, S, H)``, or ``(T, B, S, H)`` if the plugin forks."""
+    if testing_plant.PLANT is not None:  # a test-only planted slowdown (ADAPTERDROP_PLANT)
+        return testing_plant.PLANT.layer(_layer_forward, layer, hidden, mask, plugin)
+    return _layer_forward(layer, hidden, mask, plugin)
+
+
+def _layer_forward(
+    layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None, plugin: LayerPlugin | None
+) -> torch.Tensor:
     self_output, output = layer.attention.output, layer.output
     attended = self_output.dropout(self_output.dense(_self_attention(layer, hidden, mask)))
     close_attention = plugin.attention_output if plugin is not None else add_and_norm

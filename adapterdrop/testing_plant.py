@@ -1,0 +1,106 @@
+"""Test-only planted defects, switched on by one environment variable, ``ADAPTERDROP_PLANT``, read here only.
+
+The regression gate (:mod:`adapterdrop.regress`) must be shown to fail on a real slowdown; this module
+plants one. ``ADAPTERDROP_PLANT`` holds comma-separated items:
+
+- ``adapter:F``: every adapter block (:func:`adapterdrop.models.adapters.bottleneck_block`) ends with busy
+  work lasting F times the time its layer has taken so far (for a Pfeiffer adapter, at the end of the layer:
+  about F times the layer's forward). Only variants with adapters slow down, so their speedup over a
+  baseline without adapters (``full``) drops: the ratio gate's case.
+- ``runner:F``: every layer of the shared layer runner (:func:`adapterdrop.models.encoder.run_layer`) ends
+  with busy work lasting F times that layer's forward (planted adapter work excluded). Every variant slows
+  down alike, so no ratio moves: only ``regress --against`` (absolute times, A/B) can see it.
+- ``wide:R``: every adapter bottleneck is R times wider (``bottleneck_size``): parameters, FLOPs and the
+  parameter / gradient / optimizer bytes change, which the deterministic checks catch.
+
+The busy work is a loop on the wall clock (``time.perf_counter``), so it adds time in proportion to the
+work it follows, whatever the machine's speed or load, and it allocates nothing, counts no FLOPs and saves
+nothing for backward: a planted slowdown changes time only. On an accelerator the forward's wall time is
+its launch time, so there the plant scales with launch time (it is meant for CPU tests).
+
+Unset (the normal case), :data:`PLANT` is None and each hook costs one ``is None`` test. This module does
+not import torch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+ENV = "ADAPTERDROP_PLANT"
+
+
+class PlantError(ValueError):
+    """``ADAPTERDROP_PLANT`` does not parse (one line)."""
+
+
+class Plant:
+    """The planted defects of this process (see the module docstring) and the clock of the current layer."""
+
+    def __init__(self, adapter: float = 0.0, runner: float = 0.0, wide: int = 1) -> None:
+        self.adapter = adapter
+        self.runner = runner
+        self.wide = wide
+        self._layer_start = time.perf_counter()
+        self._spun = 0.0
+
+    def __repr__(self) -> str:
+        return f"Plant(adapter={self.adapter}, runner={self.runner}, wide={self.wide})"
+
+    def layer(self, forward: Callable[..., Any], *args: Any) -> Any:
+        """Run one layer's ``forward(*args)``, then busy work for ``runner`` times its time."""
+        self._layer_start = time.perf_counter()
+        self._spun = 0.0
+        out = forward(*args)
+        if self.runner:
+            spin(self.runner * (time.perf_counter() - self._layer_start - self._spun))
+        return out
+
+    def adapter_block(self) -> None:
+        """At the end of an adapter block: busy work for ``adapter`` times the layer's time so far."""
+        if self.adapter:
+            seconds = self.adapter * (time.perf_counter() - self._layer_start - self._spun)
+            spin(seconds)
+            self._spun += seconds
+
+    def bottleneck(self, width: int) -> int:
+        """The adapter bottleneck width after the ``wide`` plant."""
+        return width * self.wide
+
+
+def spin(seconds: float) -> None:
+    """Busy work on the wall clock for ``seconds`` (nothing allocated, no FLOPs, no autograd)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def parse_plant(text: str) -> Plant | None:
+    """``adapter:0.2,runner:0.1,wide:2`` -> :class:`Plant`; an empty text -> None."""
+    if not text.strip():
+        return None
+    values: dict[str, Any] = {}
+    for item in text.split(","):
+        name, _, value = item.strip().partition(":")
+        try:
+            if name in ("adapter", "runner"):
+                values[name] = float(value)
+                if not values[name] >= 0:
+                    raise ValueError
+            elif name == "wide":
+                values[name] = int(value)
+                if values[name] < 1:
+                    raise ValueError
+            else:
+                raise PlantError(f"{ENV}: unknown item '{item}'; use adapter:F, runner:F or wide:R")
+        except ValueError as exc:
+            if isinstance(exc, PlantError):
+                raise
+            raise PlantError(f"{ENV}: bad value in '{item}' (F >= 0, R a positive integer)") from None
+    return Plant(**values)
+
+
+#: the planted defects of this process, or None (the normal case)
+PLANT: Plant | None = parse_plant(os.environ.get(ENV, ""))
