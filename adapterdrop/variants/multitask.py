@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
+from adapterdrop.ideals import layer_count_ideal  # noqa: F401 -- re-exported: moved to adapterdrop.ideals
 from adapterdrop.models.adapters import BANK_IMPLS, AdapterBank, Placement, bottleneck_block
 from adapterdrop.models.encoder import LayerPlugin, add_and_norm, encode, num_layers, plugins_by_layer
 from adapterdrop.variants.base import ADAPTER_OPTIONS, VariantModel, check_layers
@@ -95,6 +96,7 @@ class ParallelModel(VariantModel):
         shared = (layers[0] + int(pfeiffer)) if layers else num_layers(self.base)
         return {
             "tasks": self.num_tasks,
+            "layers": num_layers(self.base),
             "dropped_layers": self.spec["n"],
             "shared_layers": shared,
             "shared_layers_convention": "whole layers run once on the shared batch: 0..K with Pfeiffer "
@@ -123,14 +125,6 @@ class SeparateModel(VariantModel):
             "dropped_layers": self.spec["n"],
             "placement": self.spec["placement"],
         }
-
-
-def layer_count_ideal(tasks: int, dropped: int, layers: int) -> float:
-    """Ideal speedup of N tasks sharing their K lowest of L layers over sharing none: N·L / (K + N·(L − K)).
-
-    Counts every layer as the same cost and only layers 0..K-1 as shared; FLOPs give the exact figure.
-    """
-    return tasks * layers / (dropped + tasks * (layers - dropped))
 
 
 def task_models(spec: VariantSpec, base: PreTrainedModel, seed: int) -> list[AdapterModel]:
