@@ -24,6 +24,10 @@ PRECISIONS = ("native", "autocast")
 STATUSES = ("ok", "oom", "error", "skipped")
 # Statuses that a rerun does not measure again (an error may be a bug that was fixed since).
 FINAL_STATUSES = frozenset({"ok", "oom", "skipped"})
+#: how a data-parallel run treats parameters that a step leaves without a gradient (robust AdapterDrop):
+#: ``find`` = DDP's find_unused_parameters=True; ``per-draw`` = one DDP wrapper per drawn value, each over
+#: the parameters that value trains (see docs/distributed.md); empty: no DDP
+DDP_UNUSED_MODES = ("", "find", "per-draw")
 
 
 class ScenarioError(AdapterDropError):
@@ -55,6 +59,12 @@ class Scenario:
     threads: int = field(default=1, metadata={"help": "torch intra-op threads"})
     comparison: str = field(default="adhoc", metadata={"help": "comparison name from the preset"})
     baseline: str = field(default="", metadata={"help": "canonical name of the group's baseline"})
+    world_size: int = field(default=1, metadata={"help": "processes training data-parallel (DDP)"})
+    backend: str = field(default="", metadata={"help": "DDP's torch.distributed backend; empty: no DDP"})
+    bucket_cap_mb: int = field(default=0, metadata={"help": "DDP's gradient bucket cap in MiB; 0: no DDP"})
+    ddp_unused: str = field(
+        default="", metadata={"help": "find or per-draw: DDP and parameters without gradient; empty: no DDP"}
+    )
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
@@ -65,7 +75,12 @@ class Scenario:
             raise ScenarioError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
         if self.dtype == "fp32" and self.precision != "native":
             raise ScenarioError("fp32 has no autocast mode; use precision native")
-        for name in ("batch_size", "seq_len", "threads"):
+        if self.ddp_unused not in DDP_UNUSED_MODES:
+            raise ScenarioError(f"unknown ddp_unused {self.ddp_unused!r} (choose from find, per-draw)")
+        cap = self.bucket_cap_mb
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+            raise ScenarioError(f"bucket cap must be a non-negative integer (MiB), got {cap!r}")
+        for name in ("batch_size", "seq_len", "threads", "world_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ScenarioError(f"{name.replace('_', ' ')} must be a positive integer, got {value!r}")
@@ -139,6 +154,10 @@ class Record:
     comparison: str
     baseline: str
     status: str = field(metadata={"help": "ok, oom, error or skipped"})
+    world_size: int = 1
+    backend: str = ""
+    bucket_cap_mb: int = 0
+    ddp_unused: str = ""
     key: str = ""
     group: str = ""
     run_id: str = field(default="", metadata={"help": "id of the interleaved measurement (one process)"})
@@ -174,6 +193,27 @@ class Record:
     )
     ideal_speedup: float | None = field(default=None, metadata={"help": "baseline FLOPs / this FLOPs"})
     efficiency: float | None = field(default=None, metadata={"help": "speedup / ideal_speedup"})
+    comm_bytes_per_step: int | None = field(
+        default=None, metadata={"help": "DDP: gradient bytes a rank all-reduces per step (comm hook)"}
+    )
+    comm_time_s: float | None = field(
+        default=None, metadata={"help": "DDP: median seconds to all-reduce one step's buckets alone"}
+    )
+    comm_exposed_s: float | None = field(
+        default=None, metadata={"help": "DDP: median step - median step without communication (seconds)"}
+    )
+    comm_overlap: float | None = field(
+        default=None, metadata={"help": "DDP: share of comm_time_s hidden behind backward, 1 - exposed/comm"}
+    )
+    scaling_efficiency: float | None = field(
+        default=None, metadata={"help": "DDP: throughput at world_size / (world_size x throughput at 1)"}
+    )
+    scaling_efficiency_ci: list[float] | None = field(
+        default=None, metadata={"help": "DDP: 95% interval of scaling_efficiency (paired rounds)"}
+    )
+    ddp: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "DDP details: buckets, expected bytes, samples (docs)"}
+    )
     noisy: bool | None = field(default=None, metadata={"help": "true when a reason in noise applies"})
     noise: list[str] = field(default_factory=list, metadata={"help": "why the record is noisy"})
     optimizer: str | None = field(default=None, metadata={"help": "AdamW(fused) or AdamW(foreach)"})
