@@ -2,7 +2,9 @@
 
 One record per line. Appends are flushed and fsync'ed, so a sweep killed at any moment keeps every
 group it finished. A last line without its newline is a write torn by such a kill: loading ignores it
-and the next append cuts it off. Any other line that is not a record is an error naming the line.
+(with a :class:`TornLineWarning`) and the next append cuts it off. Any other line that is not a record is
+an error naming the line. Filesystem errors become a :class:`ResultsFileError` whose message is one plain
+sentence (the path, what failed and why, without an errno).
 """
 
 from __future__ import annotations
@@ -18,7 +20,18 @@ from adapterdrop.scenario import FINAL_STATUSES, Record
 
 
 class ResultsFileError(AdapterDropError):
-    """A results file cannot be read, or one of its lines is not a record (message names path:line)."""
+    """A results file cannot be read or written, or one of its lines is not a record (message names
+    path:line)."""
+
+
+class TornLineWarning(UserWarning):
+    """A results file ends in a line without its newline (a write cut off by a kill); it is ignored."""
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a filesystem call failed, as plain words: ``read-only file system``, not ``[Errno 30] ...``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
 
 
 def load_records(path: Path | str, *, missing_ok: bool = False) -> list[Record]:
@@ -31,7 +44,7 @@ def load_records(path: Path | str, *, missing_ok: bool = False) -> list[Record]:
             return []
         raise ResultsFileError(f"{path}: no such results file") from None
     except OSError as exc:
-        raise ResultsFileError(f"{path}: cannot read results file ({exc.strerror or exc})") from None
+        raise ResultsFileError(f"{path}: cannot read results file ({os_reason(exc)})") from None
     records = []
     lines = data.split(b"\n")
     for number, raw in enumerate(lines, start=1):
@@ -41,7 +54,12 @@ def load_records(path: Path | str, *, missing_ok: bool = False) -> list[Record]:
             value = json.loads(raw)
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             if number == len(lines):  # no newline after it: a write torn by a kill
-                warnings.warn(f"{path}:{number}: ignoring an incomplete last line", stacklevel=2)
+                warnings.warn(
+                    f"{path}:{number}: ignoring an incomplete last line (a write cut off by a kill;"
+                    " the next append removes it)",
+                    TornLineWarning,
+                    stacklevel=2,
+                )
                 continue
             raise ResultsFileError(f"{path}:{number}: not valid JSON ({_first_line(exc)})") from None
         try:
@@ -61,18 +79,43 @@ def finished_keys(records: Iterable[Record]) -> set[str]:
     return {record.key for record in records if record.status in FINAL_STATUSES}
 
 
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents if absent (one that exists as a file fails when opened inside)."""
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+
+
+def check_writable(path: Path | str) -> None:
+    """Raise :class:`ResultsFileError` unless records can be appended to ``path``: call it before measuring,
+    so that a result is never measured and then lost. Creates the file's folder; a file that did not exist
+    is created to try and removed again."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        _make_folder(path.parent)
+        with open(path, "ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise ResultsFileError(f"{path}: cannot write results file ({os_reason(exc)})") from None
+
+
 def append_records(path: Path | str, records: Iterable[Record]) -> None:
     """Append ``records`` to ``path`` (created with its folder if absent), then flush and fsync."""
     path = Path(path)
     text = "".join(json.dumps(record.to_dict(), allow_nan=False) + "\n" for record in records)
     if not text:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as handle:
-        _end_last_line(handle, path)
-        handle.write(text.encode())
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        _make_folder(path.parent)
+        with open(path, "ab") as handle:
+            _end_last_line(handle, path)
+            handle.write(text.encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise ResultsFileError(f"{path}: cannot write results file ({os_reason(exc)})") from None
 
 
 def _end_last_line(handle, path: Path) -> None:

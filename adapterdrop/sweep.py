@@ -22,7 +22,7 @@ from adapterdrop.measure.env import collect_env
 from adapterdrop.measure.load import describe_load
 from adapterdrop.measure.runner import measure_group, new_run_id, skipped_record
 from adapterdrop.plan import SweepPreset, check_variants_fit, expand_groups
-from adapterdrop.results import append_records, finished_keys, load_records
+from adapterdrop.results import append_records, check_writable, finished_keys, load_records
 from adapterdrop.scenario import Record, Scenario
 
 # ---------------------------------------------------------------------------------------------- running
@@ -43,9 +43,11 @@ def run_sweep(
     """Measure every group of ``preset`` not yet wholly stored in ``results_path``; return the new records.
 
     ``devices`` overrides the preset's devices. ``progress`` shows a tqdm bar on stderr. A group measured
-    while other processes loaded the machine is announced on stderr (its records say so too).
+    while other processes loaded the machine is announced on stderr (its records say so too). A results
+    file that cannot be written is an error before anything is measured.
     """
     results_path = Path(results_path)
+    check_writable(results_path)
     stored = load_records(results_path, missing_ok=True)
     done = finished_keys(stored)
     oom_at: dict[Scenario, int] = {}  # series -> smallest batch size that ran out of memory

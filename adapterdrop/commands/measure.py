@@ -1,9 +1,14 @@
-"""``adapterdrop measure``: one scenario (optionally against a baseline), measured now, printed as a table."""
+"""``adapterdrop measure``: one scenario (optionally against a baseline), measured now, printed as a table.
+
+The ``--results`` file is checked for writing before anything is measured; a measurement made while other
+processes loaded the machine is announced on stderr, as a sweep does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,9 +19,10 @@ from adapterdrop.commands.options import add_grid_options, add_machine_options, 
 
 def cmd_measure(args: argparse.Namespace) -> int:
     from adapterdrop.measure.env import collect_env
+    from adapterdrop.measure.load import describe_load
     from adapterdrop.measure.runner import measure_group
     from adapterdrop.plan import check_variants_fit, expand_groups, preset_from_flags
-    from adapterdrop.results import append_records
+    from adapterdrop.results import append_records, check_writable
 
     preset = preset_from_flags(
         [args.variant],
@@ -29,11 +35,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
     preset = with_machine_options(preset, args)
     groups = expand_groups(preset)
     check_variants_fit(preset.models[0], [s.variant for g in groups for s in g.scenarios])
+    if args.results:
+        check_writable(args.results)
     records = []
     for group in groups:
         first = group.baseline
         env = collect_env(first.device, first.threads)
-        records += measure_group(group.scenarios, preset.timing, baseline=first.variant, env=env)
+        measured = measure_group(group.scenarios, preset.timing, baseline=first.variant, env=env)
+        if measured[0].load.get("loaded"):
+            where = f"{first.phase} b={first.batch_size} s={first.seq_len} {first.device}"
+            print(f"warning: {where}: {describe_load(measured[0].load)}", file=sys.stderr)
+        records += measured
     if args.results:
         append_records(args.results, records)
     if args.json:

@@ -42,6 +42,10 @@ def positive_float(text: str) -> float:
 
 
 DTYPES = ("fp32", "fp16", "bf16")
+#: what a sweep from flags measures when --phase, --batch-size or --seq-len is left out
+SWEEP_PHASES, SWEEP_BATCH_SIZES, SWEEP_SEQ_LENS = ("train", "infer"), (8,), (128,)
+#: where results go by default: RESULTS_DIR/PRESET.jsonl, and the main job's report into RESULTS_DIR/PRESET/
+RESULTS_DIR = Path("results")
 
 
 def add_machine_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None:
@@ -77,8 +81,18 @@ def add_machine_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None
     parser.add_argument("--warmup", type=non_negative_int, metavar="STEPS", help="untimed warm-up steps")
 
 
+def add_model_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="a model preset (tiny, bert-small, bert-base, bert-large, roberta-base, ...), the path of a "
+        "transformers config.json, or a Hugging Face model folder holding one (only the config is read; "
+        f"weights are random); default {default}",
+    )
+
+
 def add_grid_options(parser: argparse.ArgumentParser, *, single: bool) -> None:
-    parser.add_argument("--model", help="model preset, e.g. tiny, bert-small, bert-base (default bert-small)")
+    add_model_option(parser, "bert-small" if single else "the preset's; bert-small for a sweep from flags")
     if single:
         parser.add_argument("--variant", required=True, help="variant to measure, e.g. adapterdrop:n=5")
         parser.add_argument("--phase", choices=("train", "infer"), default="infer", help="default infer")
@@ -91,9 +105,24 @@ def add_grid_options(parser: argparse.ArgumentParser, *, single: bool) -> None:
             metavar="VARIANT",
             help="variant to measure (repeat for several); builds a one-comparison grid instead of --preset",
         )
-        parser.add_argument("--phase", action="append", choices=("train", "infer"), help="repeatable")
-        parser.add_argument("--batch-size", action="append", type=positive_int, help="repeatable")
-        parser.add_argument("--seq-len", action="append", type=positive_int, help="repeatable")
+        parser.add_argument(
+            "--phase",
+            action="append",
+            choices=("train", "infer"),
+            help=f"repeatable (default: {' and '.join(SWEEP_PHASES)})",
+        )
+        parser.add_argument(
+            "--batch-size",
+            action="append",
+            type=positive_int,
+            help=f"sequences per step; repeatable (default {_listed(SWEEP_BATCH_SIZES)})",
+        )
+        parser.add_argument(
+            "--seq-len",
+            action="append",
+            type=positive_int,
+            help=f"tokens per sequence; repeatable (default {_listed(SWEEP_SEQ_LENS)})",
+        )
         parser.add_argument("--comparison", default="cli", help="comparison name stored in the records")
     parser.add_argument(
         "--baseline",
@@ -141,9 +170,9 @@ def preset_from_args(args: argparse.Namespace) -> Any:
         preset = preset_from_flags(
             args.variant,
             baseline=args.baseline,
-            phases=args.phase or ("train", "infer"),
-            batch_sizes=args.batch_size or (8,),
-            seq_lens=args.seq_len or (128,),
+            phases=args.phase or SWEEP_PHASES,
+            batch_sizes=args.batch_size or SWEEP_BATCH_SIZES,
+            seq_lens=args.seq_len or SWEEP_SEQ_LENS,
             comparison=args.comparison,
         )
     return with_machine_options(preset, args)
@@ -163,9 +192,38 @@ def with_machine_options(preset: Any, args: argparse.Namespace) -> Any:
     )
 
 
+def _listed(values: Sequence[Any]) -> str:
+    return ", ".join(str(value) for value in values)
+
+
+def results_path(preset_name: str) -> Path:
+    """The default results file of a preset: ``results/NAME.jsonl`` (``results/cli.jsonl`` from flags)."""
+    return RESULTS_DIR / f"{preset_name}.jsonl"
+
+
 def summary(records: Sequence[Any], path: Path) -> str:
+    """One line: how many records were written where, per status, and how many of them are noisy or
+    were measured while other processes loaded the machine."""
     counts: dict[str, int] = {}
     for record in records:
         counts[record.status] = counts.get(record.status, 0) + 1
-    detail = ", ".join(f"{status} {count}" for status, count in sorted(counts.items())) or "nothing new"
-    return f"{len(records)} record(s) written to {path} ({detail})"
+    if not counts:
+        return f"0 record(s) written to {path} (nothing new)"
+    detail = ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
+    noisy = sum(1 for record in records if record.noisy)
+    loaded = sum(1 for record in records if record.status == "ok" and record.load.get("loaded"))
+    return (
+        f"{len(records)} record(s) written to {path} ({detail}; {noisy} noisy, {loaded} measured under load)"
+    )
+
+
+def check_no_errors(records: Sequence[Any], path: Path) -> None:
+    """An :class:`AdapterDropError` saying how many scenarios ended in ``error`` (``oom`` and ``skipped``
+    are outcomes, not failures)."""
+    errors = [record for record in records if record.status == "error"]
+    if errors:
+        first = errors[0]
+        raise AdapterDropError(
+            f"{len(errors)} of {len(records)} scenario(s) ended in error (first: {first.variant}"
+            f" {first.phase} b={first.batch_size} s={first.seq_len}: {first.error}); see {path}"
+        )

@@ -1,4 +1,10 @@
-"""``adapterdrop sweep`` (a grid into a results file) and ``adapterdrop run`` (the main job)."""
+"""``adapterdrop sweep`` (a grid into a results file) and ``adapterdrop run`` (the main job).
+
+Both write under ``results/`` by default (ignored by git), so the main job never touches a committed file:
+``run`` puts ``results/PRESET.jsonl`` and the report in ``results/PRESET/``. Both exit 1, after writing
+every record (and ``run`` its report), when a scenario ended in ``error``; ``oom`` and ``skipped`` are
+outcomes and exit 0.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,27 @@ import argparse
 from pathlib import Path
 
 from adapterdrop.commands import AddCommand
-from adapterdrop.commands.options import add_grid_options, add_machine_options, preset_from_args, summary
+from adapterdrop.commands.options import (
+    RESULTS_DIR,
+    add_grid_options,
+    add_machine_options,
+    add_model_option,
+    check_no_errors,
+    preset_from_args,
+    results_path,
+    summary,
+    with_machine_options,
+)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from adapterdrop.sweep import run_sweep
 
     preset = preset_from_args(args)
-    results = Path(args.results or f"results/{preset.name}.jsonl")
+    results = args.results or results_path(preset.name)
     records = run_sweep(preset, results, progress=not args.no_progress)
     print(summary(records, results))
+    check_no_errors(records, results)
     return 0
 
 
@@ -24,13 +41,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from adapterdrop.report import build_report
     from adapterdrop.sweep import run_sweep
 
-    preset = load_preset(args.preset)
-    results = Path(args.results or f"results/{preset.name}.jsonl")
-    out = Path(args.out or f"reports/{preset.name}")
+    preset = with_machine_options(load_preset(args.preset), args)
+    results = args.results or results_path(preset.name)
+    out = args.out or RESULTS_DIR / preset.name
     records = run_sweep(preset, results, progress=not args.no_progress)
     print(summary(records, results))
     build_report([results], out)
     print(f"report written to {out}")
+    check_no_errors(records, results)
     return 0
 
 
@@ -41,13 +59,25 @@ def register(add: AddCommand) -> None:
         "measure a grid (a preset or flags) into an append-only results file; a rerun skips what is stored",
     )
     sweep.add_argument("--preset", help="preset name (bench/presets/NAME.toml) or path, e.g. quick, paper")
-    sweep.add_argument("--results", type=Path, help="JSON Lines results file (default results/PRESET.jsonl)")
+    sweep.add_argument(
+        "--results",
+        type=Path,
+        help=f"JSON Lines results file (default {RESULTS_DIR}/PRESET.jsonl; "
+        f"{results_path('cli')} for a sweep from --variant flags)",
+    )
     add_grid_options(sweep, single=False)
     add_machine_options(sweep, sweep=True)
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    run = add("run", cmd_run, "sweep a preset, then write its report (default: quick)")
+    run = add(
+        "run",
+        cmd_run,
+        f"the main job: sweep a preset (default quick) into {RESULTS_DIR}/PRESET.jsonl, then write its "
+        f"report into {RESULTS_DIR}/PRESET/",
+    )
     run.add_argument("--preset", default="quick", help="preset name or path (default quick)")
-    run.add_argument("--results", type=Path, help="results file (default results/PRESET.jsonl)")
-    run.add_argument("--out", type=Path, help="report folder (default reports/PRESET)")
+    run.add_argument("--results", type=Path, help=f"results file (default {RESULTS_DIR}/PRESET.jsonl)")
+    run.add_argument("--out", type=Path, help=f"report folder (default {RESULTS_DIR}/PRESET/)")
+    add_model_option(run, "the preset's")
+    add_machine_options(run, sweep=True)
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
