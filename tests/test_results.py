@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from adapterdrop.results import ResultsFileError, append_records, finished_keys, latest_runs, load_records
+from adapterdrop.results import (
+    ResultsFileError,
+    TornLineWarning,
+    append_records,
+    check_writable,
+    finished_keys,
+    latest_runs,
+    load_records,
+)
 from adapterdrop.scenario import Record, Scenario, ScenarioError, default_precision
 
 REPO = Path(__file__).resolve().parent.parent
@@ -213,3 +221,37 @@ def test_latest_runs_prefers_a_run_with_the_baseline_when_none_is_complete():
     lone = run_records("b", "2026-01-02", ["adapterdrop:n=2"])
     kept, _ = latest_runs(old + lone)
     assert {r.run_id for r in kept} == {"a"}
+
+
+def test_a_torn_line_warns_with_its_own_category(tmp_path):
+    """The CLI prints the toolkit's own warnings as one plain line each: the torn line needs its category."""
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"schema": 2, "mod')
+    with pytest.warns(TornLineWarning, match=r"results\.jsonl:1: ignoring an incomplete last line"):
+        assert load_records(path) == []
+
+
+def test_check_writable_leaves_nothing_behind_and_fails_in_plain_words(tmp_path):
+    fresh = tmp_path / "new" / "results.jsonl"
+    check_writable(fresh)
+    assert fresh.parent.is_dir() and not fresh.exists()
+    kept = tmp_path / "kept.jsonl"
+    append_records(kept, [record()])
+    before = kept.read_bytes()
+    check_writable(kept)
+    assert kept.read_bytes() == before
+    (tmp_path / "file").write_text("")
+    for path in (tmp_path / "file" / "r.jsonl", tmp_path / "file" / "sub" / "r.jsonl", tmp_path):
+        with pytest.raises(ResultsFileError) as caught:
+            check_writable(path)
+        assert str(caught.value).startswith(f"{path}: cannot write results file (")
+        assert "Errno" not in str(caught.value)
+
+
+def test_a_failed_append_is_a_plain_sentence(tmp_path):
+    (tmp_path / "file").write_text("")
+    path = tmp_path / "file" / "r.jsonl"
+    with pytest.raises(
+        ResultsFileError, match=r"^\S+r\.jsonl: cannot write results file \(not a directory\)$"
+    ):
+        append_records(path, [record()])
