@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from adapterdrop import testing_plant
+from adapterdrop.models.encoder import region
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -116,7 +117,7 @@ def bottleneck_block(
     ``(B, S, h)`` input); x and r then broadcast over the tasks.
     """
     adapter_input = norm(out + residual) if original_ln_before else out
-    block = norm(bottleneck(adapter_input) + out + residual)
+    block = norm(region("adapter", bottleneck, adapter_input) + out + residual)
     if testing_plant.PLANT is not None:  # a test-only planted slowdown (ADAPTERDROP_PLANT)
         testing_plant.PLANT.adapter_block()
     return block

@@ -20,11 +20,18 @@ above, with the attention mask repeated to match. Layers below the fork run once
 
 Autograd: when gradients are on, the layers below the first layer that holds a trainable parameter (in
 the base or in a plug-in) run under ``torch.no_grad()``, so they build no graph and keep no activations.
+
+Named regions: the runner, the plug-ins and the variants run their parts through :func:`region`
+(``embeddings``, ``shared_layers``, ``layer.i`` with ``attention``, ``attention_norm``, ``ffn``, ``ffn_norm``
+inside, ``adapter``, ``fusion``, ``head``, ``loss``). Nothing traces them unless a profiler installs a
+tracer (:func:`tracing_regions`, used by :mod:`adapterdrop.profile`); without one a region is one call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +40,35 @@ from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 
 from adapterdrop import testing_plant
 from adapterdrop.models.presets import check_supported
+
+
+class RegionTracer(Protocol):
+    """Runs ``fn(*args)`` as the region ``name`` (nested in the regions running around it) and returns
+    its result; :mod:`adapterdrop.profile` implements it (profiler ranges, FLOPs per region)."""
+
+    def __call__(self, name: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any: ...
+
+
+#: the tracer :func:`tracing_regions` installed, or None (the normal case: a region is one call)
+_TRACER: RegionTracer | None = None
+
+
+def region(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` as the named region ``name`` of a step; just ``fn(*args)`` when nothing traces."""
+    if _TRACER is None:
+        return fn(*args)
+    return _TRACER(name, fn, args)
+
+
+@contextlib.contextmanager
+def tracing_regions(tracer: RegionTracer) -> Iterator[None]:
+    """Inside the block every :func:`region` runs through ``tracer``."""
+    global _TRACER
+    before, _TRACER = _TRACER, tracer
+    try:
+        yield
+    finally:
+        _TRACER = before
 
 
 def add_and_norm(out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
@@ -46,7 +82,10 @@ class LayerPlugin(nn.Module):
     Both hooks take the sub-layer output ``out`` (after dense and dropout, ``(B, S, H)`` or ``(T, B, S, H)``
     after a fork), its input ``residual`` (same shape) and the layer's LayerNorm ``norm``; they return the
     block output, ``(B, S, H)`` or forked ``(T, B, S, H)``. Both default to ``LN(out + residual)``.
+    ``forks`` is true for the plug-in whose adapter forks the batch into task copies.
     """
+
+    forks: bool = False
 
     def attention_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
         return add_and_norm(out, residual, norm)
@@ -111,13 +150,23 @@ def run_layer(
 def _layer_forward(
     layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None, plugin: LayerPlugin | None
 ) -> torch.Tensor:
-    self_output, output = layer.attention.output, layer.output
-    attended = self_output.dropout(self_output.dense(_self_attention(layer, hidden, mask)))
     close_attention = plugin.attention_output if plugin is not None else add_and_norm
-    attended = close_attention(attended, hidden, self_output.LayerNorm)
-    ffn = output.dropout(output.dense(layer.intermediate(attended)))
     close_ffn = plugin.ffn_output if plugin is not None else add_and_norm
-    return close_ffn(ffn, attended, output.LayerNorm)
+    attended = region("attention", _attention_block, layer, hidden, mask)
+    attended = region("attention_norm", close_attention, attended, hidden, layer.attention.output.LayerNorm)
+    ffn = region("ffn", _ffn_block, layer, attended)
+    return region("ffn_norm", close_ffn, ffn, attended, layer.output.LayerNorm)
+
+
+def _attention_block(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The attention sub-layer's output x: ``dropout(W_o · attention(h))``."""
+    self_output = layer.attention.output
+    return self_output.dropout(self_output.dense(_self_attention(layer, hidden, mask)))
+
+
+def _ffn_block(layer: nn.Module, attended: torch.Tensor) -> torch.Tensor:
+    """The feed-forward sub-layer's output x: ``dropout(W_2 · act(W_1 · a))``."""
+    return layer.output.dropout(layer.output.dense(layer.intermediate(attended)))
 
 
 def embed(base: PreTrainedModel, input_ids: torch.Tensor) -> torch.Tensor:
@@ -155,19 +204,41 @@ def encode(
     """Last hidden states: ``(B, S, H)``, or ``(T·B, S, H)`` task-major once a plugin forked into T tasks.
 
     ``plugins[i]`` is layer i's plug-in or None (no adapter there). Layers below the first trainable layer
-    run without autograd when gradients are enabled (see the module docstring).
+    run without autograd when gradients are enabled (see the module docstring). The layers below the layer
+    whose plug-in forks run as the region ``shared_layers``.
     """
-    hidden = embed(base, input_ids)
+    if len(plugins) != num_layers(base):
+        raise ValueError(f"{len(plugins)} plug-ins for {num_layers(base)} layers")
+    hidden = region("embeddings", embed, base, input_ids)
     mask = attention_mask_bias(attention_mask, hidden.dtype)
     frozen_below = first_trainable_layer(base, plugins) if torch.is_grad_enabled() else 0
-    for index, (layer, plugin) in enumerate(zip(base.encoder.layer, plugins, strict=True)):
+    fork = next((index for index, plugin in enumerate(plugins) if plugin is not None and plugin.forks), 0)
+    if fork:
+        shared = (base, hidden, mask, plugins, 0, fork, frozen_below)
+        hidden, mask = region("shared_layers", _run_layers, *shared)
+    hidden, _ = _run_layers(base, hidden, mask, plugins, fork, len(plugins), frozen_below)
+    return hidden
+
+
+def _run_layers(
+    base: PreTrainedModel,
+    hidden: torch.Tensor,
+    mask: torch.Tensor | None,
+    plugins: Sequence[LayerPlugin | None],
+    start: int,
+    stop: int,
+    frozen_below: int,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Layers ``start..stop-1`` (see :func:`encode`); returns the hidden states and the (repeated) mask."""
+    for index in range(start, stop):
+        layer, plugin = base.encoder.layer[index], plugins[index]
         if index < frozen_below:
             with torch.no_grad():
-                hidden = run_layer(layer, hidden, mask, plugin)
+                hidden = region(f"layer.{index}", run_layer, layer, hidden, mask, plugin)
         else:
-            hidden = run_layer(layer, hidden, mask, plugin)
+            hidden = region(f"layer.{index}", run_layer, layer, hidden, mask, plugin)
         if hidden.dim() == 4:
             tasks = hidden.shape[0]
             hidden = hidden.flatten(0, 1)
             mask = mask.repeat(tasks, 1, 1, 1) if mask is not None else None
-    return hidden
+    return hidden, mask

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from adapterdrop.models.adapters import AdapterBank
-from adapterdrop.models.encoder import LayerPlugin
+from adapterdrop.models.encoder import LayerPlugin, region
 
 
 class FusionLayer(nn.Module):
@@ -80,7 +80,8 @@ class FusionPlugin(LayerPlugin):
 
     def ffn_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
         hidden = norm(out + residual)
-        fused, weights = self.fusion(hidden, self.bank(hidden, shared=True), out)
+        ups = region("adapter", self.bank, hidden, True)
+        fused, weights = region("fusion", self.fusion, hidden, ups, out)
         if self.recording:
             self.activation_sum += weights.detach().float().mean(dim=(0, 1)).cpu()
             self.activation_calls += 1

@@ -12,6 +12,7 @@ from torch import nn
 
 from adapterdrop.errors import VariantError
 from adapterdrop.models.adapters import ACTIVATIONS, PLACEMENTS
+from adapterdrop.models.encoder import region
 from adapterdrop.variants.spec import Option, VariantSpec
 
 #: labels of every task head (the benchmarks classify random inputs into two classes)
@@ -78,7 +79,11 @@ class VariantModel(nn.Module):
 
 
 def logits_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross entropy for ``(B, C)`` logits, or the sum over tasks for ``(T, B, C)``."""
+    """Cross entropy for ``(B, C)`` logits, or the sum over tasks for ``(T, B, C)`` (the region ``loss``)."""
+    return region("loss", _cross_entropy, logits, labels)
+
+
+def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if logits.dim() == 3:
         return sum(F.cross_entropy(task_logits.float(), labels) for task_logits in logits)
     return F.cross_entropy(logits.float(), labels)

@@ -32,7 +32,7 @@ from adapterdrop.models.adapters import (
     BottleneckAdapter,
     bottleneck_size,
 )
-from adapterdrop.models.encoder import encode, num_layers, plugins_by_layer
+from adapterdrop.models.encoder import encode, num_layers, plugins_by_layer, region
 from adapterdrop.models.fusion import FusionLayer, FusionPlugin
 from adapterdrop.models.heads import ClassificationHead
 from adapterdrop.variants.base import ADAPTER_OPTIONS, NUM_LABELS, VariantModel, check_layers
@@ -60,7 +60,7 @@ class FusionModel(VariantModel):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         plugins = plugins_by_layer(self.plugins, num_layers(self.base))
-        return self.head(encode(self.base, input_ids, attention_mask, plugins))
+        return region("head", self.head, encode(self.base, input_ids, attention_mask, plugins))
 
     def calibrate(self, batches: Iterable[torch.Tensor]) -> dict[int, torch.Tensor]:
         """Mean fusion weight of every adapter per layer over ``batches`` of token ids (eval, no grad)."""

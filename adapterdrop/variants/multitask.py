@@ -19,14 +19,21 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from adapterdrop.ideals import layer_count_ideal  # noqa: F401 -- re-exported: moved to adapterdrop.ideals
 from adapterdrop.models.adapters import BANK_IMPLS, AdapterBank, Placement, bottleneck_block
-from adapterdrop.models.encoder import LayerPlugin, add_and_norm, encode, num_layers, plugins_by_layer
+from adapterdrop.models.encoder import (
+    LayerPlugin,
+    add_and_norm,
+    encode,
+    num_layers,
+    plugins_by_layer,
+    region,
+)
 from adapterdrop.variants.base import ADAPTER_OPTIONS, VariantModel, check_layers
 from adapterdrop.variants.single import AdapterModel, AdapterPlugin
 from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, parse_variant, register
 
 
 class ParallelPlugin(LayerPlugin):
-    """One layer's N task adapters. ``fork`` marks the layer whose first adapter splits the batch.
+    """One layer's N task adapters. ``forks`` marks the layer whose first adapter splits the batch.
 
     Each task computes what its single-task :class:`AdapterPlugin` computes (the placement's AdapterHub
     arrangement). At the fork the adapter input (``LN(x + r)`` for Pfeiffer, ``x`` for Houlsby) is computed
@@ -42,16 +49,16 @@ class ParallelPlugin(LayerPlugin):
         self.placement = placement
         self.ffn = ffn
         self.attention = attention
-        self.fork = fork
+        self.forks = fork
 
     def attention_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
         if self.attention is None:
             return add_and_norm(out, residual, norm)
-        bank = partial(self.attention, shared=self.fork)
+        bank = partial(self.attention, shared=self.forks)
         return bottleneck_block(bank, out, residual, norm, self.placement.original_ln_before)
 
     def ffn_output(self, out: torch.Tensor, residual: torch.Tensor, norm: nn.Module) -> torch.Tensor:
-        bank = partial(self.ffn, shared=self.fork and self.attention is None)
+        bank = partial(self.ffn, shared=self.forks and self.attention is None)
         return bottleneck_block(bank, out, residual, norm, self.placement.original_ln_before)
 
 
@@ -82,8 +89,12 @@ class ParallelModel(VariantModel):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         plugins = plugins_by_layer(self.plugins, num_layers(self.base))
         hidden = encode(self.base, input_ids, attention_mask, plugins)
-        if hidden.shape[0] != input_ids.shape[0]:
-            per_task = hidden.view(self.num_tasks, input_ids.shape[0], *hidden.shape[1:])
+        return region("head", self._task_heads, hidden, input_ids.shape[0])
+
+    def _task_heads(self, hidden: torch.Tensor, batch: int) -> torch.Tensor:
+        """Each task's head on its rows of ``hidden``: task-major ``(N·B, S, h)``, or shared ``(B, S, h)``."""
+        if hidden.shape[0] != batch:
+            per_task = hidden.view(self.num_tasks, batch, *hidden.shape[1:])
         else:
             per_task = hidden.expand(self.num_tasks, *hidden.shape)
         return torch.stack(
@@ -117,7 +128,9 @@ class SeparateModel(VariantModel):
         self.num_tasks = len(tasks)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.stack([task(input_ids, attention_mask) for task in self.tasks])
+        return torch.stack(
+            [region(f"task.{i}", task, input_ids, attention_mask) for i, task in enumerate(self.tasks)]
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

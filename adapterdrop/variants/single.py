@@ -20,7 +20,14 @@ from adapterdrop.models.adapters import (
     bottleneck_block,
     bottleneck_size,
 )
-from adapterdrop.models.encoder import LayerPlugin, add_and_norm, encode, num_layers, plugins_by_layer
+from adapterdrop.models.encoder import (
+    LayerPlugin,
+    add_and_norm,
+    encode,
+    num_layers,
+    plugins_by_layer,
+    region,
+)
 from adapterdrop.models.heads import ClassificationHead
 from adapterdrop.variants.base import ADAPTER_OPTIONS, NUM_LABELS, VariantModel, check_layers, logits_loss
 from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, register
@@ -36,7 +43,7 @@ class FullModel(VariantModel):
         self._no_plugins = [None] * num_layers(base)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(encode(self.base, input_ids, attention_mask, self._no_plugins))
+        return region("head", self.head, encode(self.base, input_ids, attention_mask, self._no_plugins))
 
 
 class AdapterPlugin(LayerPlugin):
@@ -106,7 +113,8 @@ class AdapterModel(VariantModel):
         return plugins_by_layer(self.plugins, num_layers(self.base), drop)
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, drop: int) -> torch.Tensor:
-        return self.head(encode(self.base, input_ids, attention_mask, self.layer_plugins(drop)))
+        hidden = encode(self.base, input_ids, attention_mask, self.layer_plugins(drop))
+        return region("head", self.head, hidden)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.logits(input_ids, attention_mask, self.inference_drop)
