@@ -10,7 +10,10 @@ Sweeps, ``measure``, the bench suites, the profiler and the regression gate all 
   measured together, interleaved, in one process (:mod:`adapterdrop.measure.runner`);
 - :func:`check_variants_fit` builds every variant on a miniature of its model before anything is measured;
   :func:`check_sequences_fit` (run by :func:`validate_preset`) checks every sequence length against the
-  positions of every model.
+  positions of every model;
+- :func:`shard` picks the I-th of K disjoint parts of the groups (whole groups), so that a cluster scheduler
+  (a SLURM job array, a Kubernetes Indexed Job) runs one grid on many machines; a preset's ``shard``
+  makes :func:`expand_groups` return only that part.
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ class SweepPreset:
     )
     threads: int | None = field(default=None, metadata={"help": "torch threads; None: torch's default"})
     timing: TimingConfig = field(default_factory=TimingConfig)
+    shard: tuple[int, int] | None = field(
+        default=None, metadata={"help": "(I, K): plan only the I-th (0-based) of K parts of the groups"}
+    )
 
 
 @dataclass(frozen=True)
@@ -234,12 +240,13 @@ def _positive_ints(value: Any, what: str) -> tuple[int, ...]:
 
 
 def resolve_devices(devices: Iterable[str], *, check: bool = True) -> list[str]:
-    """``cpu``, ``cuda`` (the current GPU), ``cuda:N`` or ``all`` (every visible GPU) -> device labels.
+    """``cpu``, ``cuda`` (the current GPU), ``cuda:N`` or ``all`` (every visible GPU) -> device labels; an
+    item may list several, comma-separated (``cuda:0,cuda:1``).
 
     With ``check``, a GPU that is not visible is an error; without it only the spelling is checked.
     """
     resolved: list[str] = []
-    for device in devices:
+    for device in (part.strip() for item in devices for part in item.split(",")):
         if device == "cpu":
             labels = ["cpu"]
         elif device == "all":
@@ -324,7 +331,8 @@ def check_variants_fit(model: str, variants: Iterable[str]) -> None:
 
 
 def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> list[Group]:
-    """Every group of the grid, in measuring order (batch sizes ascending within a series)."""
+    """Every group of the grid, in measuring order (batch sizes ascending within a series); only the
+    preset's shard of them when it names one (:func:`shard`)."""
     device_labels = resolve_devices(devices if devices is not None else preset.devices)
     threads = preset.threads or torch.get_num_threads()
     groups = []
@@ -347,7 +355,29 @@ def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> 
                 baseline=baseline,
             )
             groups.append(Group(tuple(Scenario(variant=v, **common) for v in [baseline, *variants])))
-    return groups
+    return shard(groups, *preset.shard) if preset.shard else groups
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/K`` (0 <= I < K, as a job array or an indexed job numbers its tasks) -> ``(I, K)``."""
+    index, slash, count = text.partition("/")
+    try:
+        parsed = int(index), int(count)
+    except ValueError:
+        parsed = (-1, 0)
+    if not slash or not 0 <= parsed[0] < parsed[1]:
+        raise PresetError(f"shard must be I/K with 0 <= I < K (e.g. 0/4 ... 3/4), got '{text}'")
+    return parsed
+
+
+def shard(groups: Sequence[Group], index: int, count: int) -> list[Group]:
+    """The ``index``-th (0-based) of ``count`` disjoint parts of ``groups``: every ``count``-th group from
+    ``index`` on, in order (round robin, so each part gets groups of every size). A group is never split;
+    the ``count`` parts together hold every group exactly once. Every machine of an array must plan the
+    same grid (same preset, models and devices) for the parts to fit together."""
+    if not 0 <= index < count:
+        raise PresetError(f"shard index {index} is not in 0..{count - 1}")
+    return list(groups[index::count])
 
 
 # ---------------------------------------------------------------------------------------------- flags
@@ -390,6 +420,7 @@ def with_overrides(
     precision: str | None = None,
     threads: int | None = None,
     timing: TimingConfig | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> SweepPreset:
     """``preset`` with the given settings replaced (None keeps the preset's), validated."""
     changed = dataclasses.replace(
@@ -400,6 +431,7 @@ def with_overrides(
         precision=precision or preset.precision,
         threads=threads or preset.threads,
         timing=timing or preset.timing,
+        shard=shard or preset.shard,
     )
     validate_preset(changed)
     return changed

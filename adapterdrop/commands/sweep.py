@@ -26,10 +26,17 @@ from adapterdrop.commands.options import (
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from adapterdrop.plan import parse_shard
     from adapterdrop.sweep import run_sweep
 
     preset = preset_from_args(args)
     results = args.results or results_path(preset.name)
+    if args.shard:  # the I-th of K parts of the grid (whole groups), into a file of its own
+        index, count = parse_shard(args.shard)
+        preset = dataclasses.replace(preset, shard=(index, count))
+        results = args.results or results.with_suffix(f".shard-{index}-of-{count}.jsonl")
     records = run_sweep(preset, results, progress=not args.no_progress)
     print(summary(records, results))
     check_no_errors(records, results)
@@ -67,6 +74,13 @@ def register(add: AddCommand) -> None:
     )
     add_grid_options(sweep, single=False)
     add_machine_options(sweep, sweep=True)
+    sweep.add_argument(
+        "--shard",
+        metavar="I/K",
+        help="measure only the I-th (0-based) of K disjoint parts of the grid (whole groups), into "
+        f"{RESULTS_DIR}/PRESET.shard-I-of-K.jsonl by default: for a SLURM job array or a Kubernetes Indexed "
+        "Job; 'adapterdrop report' merges the parts (docs/distributed.md)",
+    )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     run = add(
