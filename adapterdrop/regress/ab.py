@@ -14,7 +14,9 @@ same job, which is the only way to compare them fairly on a shared machine:
    share its memory layout and warm state, count once; B regresses when the exact one-sided Mann-Whitney U
    test gives p < ``alpha`` / scenarios (Bonferroni: the family of scenarios keeps a false-alarm rate
    below ``alpha``) *and* median(B) / median(A) - 1 exceeds the minimum effect, derived from the same job's
-   noise: :data:`SAFETY` times the larger relative spread (max / min - 1) of A's and of B's process numbers.
+   noise: :data:`SAFETY` times the larger relative inter-quartile range (IQR / median) of A's and of B's
+   process numbers (quartiles, not the range, so that one process hit by a neighbour's burst does not
+   blind the test).
 
 A torch or transformers upgrade: run the two sides from two environments by pointing ``--python-a`` at
 the other environment's interpreter (the revision can then be the working tree itself: ``--against HEAD``).
@@ -44,7 +46,7 @@ from adapterdrop.testing_plant import ENV as PLANT_ENV
 WORKER = Path(__file__).with_name("ab_worker.py")
 #: family-wise false-alarm level of the A/B test (split over the scenarios, Bonferroni)
 ALPHA = 0.05
-#: minimum effect = SAFETY x the larger spread of either side's per-process numbers
+#: minimum effect = SAFETY x the larger relative IQR of either side's per-process numbers
 SAFETY = 2.0
 
 Log = Callable[[str], None]
@@ -149,8 +151,11 @@ def worker_spec(scenarios: Sequence[Any], settings: ABSettings) -> dict[str, Any
 
 
 def spread(values: Sequence[float]) -> float:
-    """max / min - 1 of positive numbers (0.1 = the largest is 10% above the smallest)."""
-    return max(values) / min(values) - 1
+    """Inter-quartile range / median of positive numbers (inclusive quartiles; 0 for one number)."""
+    if len(values) < 2:
+        return 0.0
+    low, median, high = statistics.quantiles(values, n=4, method="inclusive")
+    return (high - low) / median
 
 
 def compare_sides(

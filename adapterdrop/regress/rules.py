@@ -8,7 +8,8 @@ holds its threshold and turns a baseline figure and a figure measured now into a
   from ``FlopCounterMode`` as integers, robust AdapterDrop's exact expectation over its draws computed the
   same way each time, bytes from tensor sizes), so any difference is a change in what runs;
 - :class:`IntervalRule`: a within-run speedup (baseline median / variant median, with its 95% interval)
-  regresses when its whole interval lies below the baseline's interval by more than ``min_effect``;
+  regresses when its whole interval lies below the baseline's interval by more than a factor
+  ``1 + min_effect``;
 - :class:`ShiftRule`: absolute step times of the working tree (B) against a revision (A), one sample per
   process: a regression when an exact one-sided Mann-Whitney U test says B is slower at level ``alpha``
   *and* the medians differ by more than ``min_effect``.
@@ -63,9 +64,10 @@ class ExactRule:
 
 @dataclass(frozen=True)
 class IntervalRule:
-    """A speedup regresses when ``now_high < baseline_low * (1 - min_effect)``: its whole 95% interval lies
-    below the baseline's by more than the minimum effect; it improved when ``now_low > baseline_high *
-    (1 + min_effect)``. ``change`` compares the point estimates."""
+    """A speedup regresses when ``now_high * (1 + min_effect) < baseline_low``: its whole 95% interval lies
+    below the baseline's by more than the minimum effect, as a factor (so a ratio can be seen to halve with
+    any ``min_effect``); it improved when ``now_low > baseline_high * (1 + min_effect)``. ``change``
+    compares the point estimates."""
 
     min_effect: float
 
@@ -75,19 +77,18 @@ class IntervalRule:
         if now is None or not now_ci:
             return Outcome(MISSING, None, "no speedup with an interval was measured")
         change = relative_change(baseline, now)
-        floor = baseline_ci[0] * (1 - self.min_effect)
-        ceiling = baseline_ci[1] * (1 + self.min_effect)
-        if now_ci[1] < floor:
+        factor = 1 + self.min_effect
+        if now_ci[1] * factor < baseline_ci[0]:
             return Outcome(
                 REGRESSION,
                 change,
-                f"interval top {now_ci[1]:.3f} < {floor:.3f} = baseline low x (1 - min effect)",
+                f"interval top {now_ci[1]:.3f} x {factor:.3f} < baseline interval low {baseline_ci[0]:.3f}",
             )
-        if now_ci[0] > ceiling:
+        if now_ci[0] > baseline_ci[1] * factor:
             return Outcome(
                 IMPROVED,
                 change,
-                f"interval low {now_ci[0]:.3f} > {ceiling:.3f} = baseline high x (1 + min effect)",
+                f"interval low {now_ci[0]:.3f} > baseline interval top {baseline_ci[1]:.3f} x {factor:.3f}",
             )
         return Outcome(OK, change)
 
