@@ -28,10 +28,38 @@ FINAL_STATUSES = frozenset({"ok", "oom", "skipped"})
 #: ``find`` = DDP's find_unused_parameters=True; ``per-draw`` = one DDP wrapper per drawn value, each over
 #: the parameters that value trains (see docs/distributed.md); empty: no DDP
 DDP_UNUSED_MODES = ("", "find", "per-draw")
+#: execution modes (docs/execution.md): eager PyTorch, ``torch.compile`` (inductor), CUDA graph replay
+EXECS = ("eager", "compile", "cudagraph")
+#: ``torch.compile`` modes, ``compile:mode=M``; ``default`` is left out of the canonical name
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class ScenarioError(AdapterDropError):
     """A scenario field has a value the harness cannot measure (message is one line)."""
+
+
+def parse_exec(text: str) -> tuple[str, str]:
+    """``eager``, ``cudagraph``, ``compile`` or ``compile:mode=M`` -> (mode of execution, torch.compile
+    mode: ``default`` unless given; empty for eager and cudagraph). :class:`ScenarioError` otherwise."""
+    kind, colon, option = str(text).partition(":")
+    if kind not in EXECS:
+        raise ScenarioError(f"unknown exec {text!r}; valid: eager, compile[:mode=M], cudagraph")
+    if kind != "compile":
+        if colon:
+            raise ScenarioError(f"exec {kind!r} takes no options, got {text!r}")
+        return kind, ""
+    if not colon:
+        return kind, "default"
+    name, equals, mode = option.partition("=")
+    if name != "mode" or not equals or mode not in COMPILE_MODES:
+        raise ScenarioError(f"exec {text!r}: the one option is mode=M, M one of {', '.join(COMPILE_MODES)}")
+    return kind, mode
+
+
+def canonical_exec(text: str) -> str:
+    """The name records store: ``compile:mode=default`` is ``compile``."""
+    kind, mode = parse_exec(text)
+    return f"compile:mode={mode}" if mode not in ("", "default") else kind
 
 
 def default_precision(phase: str, dtype: str, requested: str | None = None) -> str:
@@ -65,8 +93,16 @@ class Scenario:
     ddp_unused: str = field(
         default="", metadata={"help": "find or per-draw: DDP and parameters without gradient; empty: no DDP"}
     )
+    exec: str = field(
+        default="eager", metadata={"help": "eager, compile[:mode=M] (torch.compile) or cudagraph"}
+    )
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "exec", canonical_exec(self.exec))
+        if self.exec == "cudagraph" and not str(self.device).startswith("cuda"):
+            raise ScenarioError(
+                f"exec cudagraph needs a CUDA device, not {self.device!r}: use eager or compile there"
+            )
         if self.phase not in PHASES:
             raise ScenarioError(f"unknown phase {self.phase!r} (choose from {', '.join(PHASES)})")
         if self.dtype not in DTYPES:
@@ -158,6 +194,7 @@ class Record:
     backend: str = ""
     bucket_cap_mb: int = 0
     ddp_unused: str = ""
+    exec: str = "eager"
     key: str = ""
     group: str = ""
     run_id: str = field(default="", metadata={"help": "id of the interleaved measurement (one process)"})
@@ -219,6 +256,15 @@ class Record:
     optimizer: str | None = field(default=None, metadata={"help": "AdamW(fused) or AdamW(foreach)"})
     attention_kernel: str | None = field(
         default=None, metadata={"help": "the aten attention operator that ran (the SDPA backend)"}
+    )
+    exec_setup_s: float | None = field(
+        default=None, metadata={"help": "compile or capture: seconds spent before timing (its first steps)"}
+    )
+    exec_recompiles: int | None = field(
+        default=None, metadata={"help": "compile: recompilations beyond one graph per drawn value"}
+    )
+    exec_info: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "compile/cudagraph: graphs, graph breaks, mode, pools"}
     )
     timing: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "rounds, calls per sample, warm-up steps"}
