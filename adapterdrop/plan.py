@@ -5,9 +5,10 @@ Sweeps, ``measure``, the bench suites, the profiler and the regression gate all 
 - :func:`load_preset` reads ``bench/presets/NAME.toml`` (or a path) into a :class:`SweepPreset`;
   :func:`preset_from_flags` builds the same from ``--variant/--baseline/--phase/...`` flags;
 - :func:`expand_groups` turns a preset into :class:`Group` s, in measuring order. A group is one cell of a
-  comparison (model, phase, batch size, sequence length, device, dtype, precision, threads, and the
-  values of the placeholders in the baseline's name): its baseline first, then its variants; they are
-  measured together, interleaved, in one process (:mod:`adapterdrop.measure.runner`);
+  comparison (model, phase, batch size, sequence length, device, dtype, precision, threads, execution
+  mode, and the values of the placeholders in the baseline's name): its baseline first, then its variants;
+  they are measured together, interleaved, in one process (:mod:`adapterdrop.measure.runner`). The modes
+  of one cell (``execs``) are groups of their own, planned one after another;
 - :func:`check_variants_fit` builds every variant on a miniature of its model before anything is measured;
   :func:`check_sequences_fit` (run by :func:`validate_preset`) checks every sequence length against the
   positions of every model;
@@ -39,6 +40,7 @@ from adapterdrop.scenario import (
     PRECISIONS,
     Scenario,
     ScenarioError,
+    canonical_exec,
     default_precision,
 )
 from adapterdrop.variants import build_base, build_variant, parse_variant
@@ -81,6 +83,9 @@ class SweepPreset:
     models: tuple[str, ...] = field(default=("bert-small",), metadata={"help": "model preset names"})
     devices: tuple[str, ...] = field(default=("cpu",), metadata={"help": "cpu, cuda, cuda:N or all"})
     dtypes: tuple[str, ...] = field(default=("fp32",), metadata={"help": "fp32, fp16, bf16"})
+    execs: tuple[str, ...] = field(
+        default=("eager",), metadata={"help": "eager, compile[:mode=M], cudagraph: one group per mode"}
+    )
     precision: str | None = field(
         default=None, metadata={"help": "native or autocast; None: native for infer, autocast for train"}
     )
@@ -132,7 +137,17 @@ def load_preset(name_or_path: str | Path) -> SweepPreset:
         raise PresetError(f"preset {path}: {exc}") from None
 
 
-_PRESET_KEYS = {"description", "models", "devices", "dtypes", "precision", "threads", "timing", "comparison"}
+_PRESET_KEYS = {
+    "description",
+    "models",
+    "devices",
+    "dtypes",
+    "execs",
+    "precision",
+    "threads",
+    "timing",
+    "comparison",
+}
 _COMPARISON_KEYS = {"name", "baseline", "variants", "phases", "batch_sizes", "seq_lens", "expand"}
 
 
@@ -153,6 +168,7 @@ def preset_from_dict(data: Mapping[str, Any], name: str) -> SweepPreset:
         models=_strings(data.get("models", ["bert-small"]), "models"),
         devices=_strings(data.get("devices", ["cpu"]), "devices"),
         dtypes=_choices(data.get("dtypes", ["fp32"]), "dtypes", DTYPES),
+        execs=_strings(data.get("execs", ["eager"]), "execs"),
         precision=data.get("precision"),
         threads=data.get("threads"),
         timing=TimingConfig(**timing),
@@ -171,6 +187,9 @@ def validate_preset(preset: SweepPreset) -> None:
         model_config(model)  # UnknownPresetError names the valid ones
         check_sequences_fit(model, (n for comparison in preset.comparisons for n in comparison.seq_lens))
     resolve_devices(preset.devices, check=False)
+    execs = [canonical_exec(name) for name in preset.execs]  # ScenarioError names the valid forms
+    if "cudagraph" in execs and "cpu" in resolve_devices(preset.devices, check=False):
+        raise PresetError("exec cudagraph needs a CUDA device, and the devices include cpu")
     for comparison in preset.comparisons:
         for _ in _variant_sets(comparison):
             pass  # parses every expanded name: VariantError on a bad one
@@ -354,7 +373,9 @@ def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> 
                 comparison=comparison.name,
                 baseline=baseline,
             )
-            groups.append(Group(tuple(Scenario(variant=v, **common) for v in [baseline, *variants])))
+            for exec_mode in dict.fromkeys(canonical_exec(name) for name in preset.execs):
+                scenarios = (Scenario(variant=v, exec=exec_mode, **common) for v in [baseline, *variants])
+                groups.append(Group(tuple(scenarios)))
     return shard(groups, *preset.shard) if preset.shard else groups
 
 
@@ -421,6 +442,7 @@ def with_overrides(
     threads: int | None = None,
     timing: TimingConfig | None = None,
     shard: tuple[int, int] | None = None,
+    execs: Sequence[str] | None = None,
 ) -> SweepPreset:
     """``preset`` with the given settings replaced (None keeps the preset's), validated."""
     changed = dataclasses.replace(
@@ -428,6 +450,7 @@ def with_overrides(
         models=tuple(models) if models else preset.models,
         devices=tuple(devices) if devices else preset.devices,
         dtypes=tuple(dtypes) if dtypes else preset.dtypes,
+        execs=tuple(execs) if execs else preset.execs,
         precision=precision or preset.precision,
         threads=threads or preset.threads,
         timing=timing or preset.timing,
