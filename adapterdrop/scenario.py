@@ -230,6 +230,22 @@ class Record:
     )
     ideal_speedup: float | None = field(default=None, metadata={"help": "baseline FLOPs / this FLOPs"})
     efficiency: float | None = field(default=None, metadata={"help": "speedup / ideal_speedup"})
+    achieved_flops_s: float | None = field(
+        default=None, metadata={"help": "flops_step / time_median_s: FLOP/s (2 per multiply-add)"}
+    )
+    mfu: float | None = field(default=None, metadata={"help": "achieved_flops_s / peak_flops_s"})
+    peak_flops_s: float | None = field(
+        default=None, metadata={"help": "the device's dense peak FLOP/s in the dtype its matmuls run in"}
+    )
+    peak_flops_source: str | None = field(
+        default=None, metadata={"help": "published: <GPU datasheet> or measured: <CPU matmul, cached>"}
+    )
+    launch_bound: bool | None = field(
+        default=None, metadata={"help": "GPU idle between kernels for >= half a step; None on the CPU"}
+    )
+    launch: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "GPU idle share, kernels per step; on the CPU why n/a"}
+    )
     comm_bytes_per_step: int | None = field(
         default=None, metadata={"help": "DDP: gradient bytes a rank all-reduces per step (comm hook)"}
     )

@@ -11,8 +11,9 @@ LoadTracker` reads how busy the machine was around all of it.
 Every record of the group carries the same ``run_id``. The speedup of a variant is the baseline's median
 over its own, both from this run; ``speedup_ci`` is the 95% bootstrap interval over paired rounds
 (:mod:`adapterdrop.measure.stats`); ``ideal_speedup`` = baseline FLOPs / variant FLOPs (``flops_step``) and
-``efficiency`` = speedup / ideal. A record is ``noisy`` when its samples, its baseline's, its interval or
-the machine's load say so (``noise`` lists why).
+``efficiency`` = speedup / ideal; ``achieved_flops_s``, ``mfu`` and ``launch_bound`` come from
+:mod:`adapterdrop.measure.utilization`. A record is ``noisy`` when its samples, its baseline's, its
+interval or the machine's load say so (``noise`` lists why).
 
 A variant that runs out of memory is recorded as ``oom``, one that fails as ``error`` (one-line message),
 an inference-only variant in a train group as ``skipped``; the other variants of the group go on.
@@ -44,6 +45,7 @@ from adapterdrop.measure.stats import (
     relative_half_width,
 )
 from adapterdrop.measure.timing import TimingConfig, calibrate, fixed_threads, interleave, per_round
+from adapterdrop.measure.utilization import device_peak, launch_fields, utilization_fields
 from adapterdrop.scenario import Record, Scenario
 
 INFERENCE_ONLY = "inference-only variant in a train phase"
@@ -132,6 +134,8 @@ def measure_group(
         _free(device)
         outcome[variant] = {"status": "oom" if is_oom(exc) else "error", "error": one_line(exc)}
 
+    with fixed_threads(first.threads):
+        peak = device_peak(first.device, first.dtype, first.threads)  # measured once on a CPU, then cached
     with fixed_threads(first.threads), LoadTracker() as load:
         context = group_context(first)
         for scenario in scenarios:
@@ -141,6 +145,7 @@ def measure_group(
                 for _ in range(timing.warmup_steps):
                     ready.step()
                 _memory(ready, values)
+                values.update(launch_fields(ready.step, device))
                 numbers[scenario.variant] = calibrate(ready.step, first.threads, timing.min_sample_time_s)
             except InferenceOnlyError:
                 outcome[scenario.variant] = {"status": "skipped", "error": INFERENCE_ONLY}
@@ -167,6 +172,7 @@ def measure_group(
                 "time_samples_s": per_round(measurement),
                 "throughput_samples_s": first.batch_size / measurement.median,
                 "throughput_tokens_s": first.batch_size * first.seq_len / measurement.median,
+                **utilization_fields(outcome[name].get("flops_step"), measurement.median, peak),
                 "timing": {
                     "rounds": len(measurement.times),
                     "calls_per_sample": numbers[name],
