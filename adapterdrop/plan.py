@@ -189,7 +189,10 @@ def validate_preset(preset: SweepPreset) -> None:
     resolve_devices(preset.devices, check=False)
     execs = [canonical_exec(name) for name in preset.execs]  # ScenarioError names the valid forms
     if "cudagraph" in execs and "cpu" in resolve_devices(preset.devices, check=False):
-        raise PresetError("exec cudagraph needs a CUDA device, and the devices include cpu")
+        raise PresetError(
+            "exec cudagraph needs a CUDA device, and the devices include cpu (use --device cuda, "
+            "or exec eager or compile on the CPU)"
+        )
     for comparison in preset.comparisons:
         for _ in _variant_sets(comparison):
             pass  # parses every expanded name: VariantError on a bad one

@@ -41,6 +41,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def exec_name(text: str) -> str:
+    """An execution mode's canonical name (``eager``, ``compile[:mode=M]``, ``cudagraph``)."""
+    from adapterdrop.scenario import ScenarioError, canonical_exec
+
+    try:
+        return canonical_exec(text)
+    except ScenarioError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 DTYPES = ("fp32", "fp16", "bf16")
 #: what a sweep from flags measures when --phase, --batch-size or --seq-len is left out
 SWEEP_PHASES, SWEEP_BATCH_SIZES, SWEEP_SEQ_LENS = ("train", "infer"), (8,), (128,)
@@ -57,6 +67,15 @@ def add_machine_options(parser: argparse.ArgumentParser, *, sweep: bool) -> None
         + ("; repeat for several; overrides the preset" if sweep else "; default cpu"),
     )
     parser.add_argument("--dtype", choices=DTYPES, help="weights/activations dtype (default fp32)")
+    parser.add_argument(
+        "--exec",
+        action="append" if sweep else "store",
+        type=exec_name,
+        metavar="MODE",
+        help="execution mode: eager, compile[:mode=M] (torch.compile, M: default, reduce-overhead, "
+        "max-autotune, max-autotune-no-cudagraphs) or cudagraph (CUDA graphs; a GPU only)"
+        + ("; repeat for several, one group per mode; overrides the preset" if sweep else "; default eager"),
+    )
     parser.add_argument(
         "--precision",
         choices=("native", "autocast"),
@@ -186,6 +205,7 @@ def with_machine_options(preset: Any, args: argparse.Namespace) -> Any:
         models=[args.model] if args.model else None,
         devices=args.device,
         dtypes=[args.dtype] if args.dtype else None,
+        execs=[args.exec] if isinstance(args.exec, str) else args.exec,
         precision=args.precision,
         threads=args.threads,
         timing=timing_from_args(args, preset.timing),
