@@ -279,33 +279,72 @@ def failing(variant: str, exc: BaseException):
     return fake
 
 
-@pytest.mark.parametrize("command", ["sweep", "run"])
-def test_a_scenario_that_ends_in_error_fails_the_sweep_and_says_how_many(
-    capsys, tmp_path, monkeypatch, command
-):
+@pytest.mark.parametrize("command", ["measure", "sweep", "run"])
+def test_a_scenario_that_ends_in_error_fails_and_says_how_many(capsys, tmp_path, monkeypatch, command):
     monkeypatch.setattr(runner, "prepare_step", failing("adapter", RuntimeError("planted failure")))
     results = tmp_path / "r.jsonl"
-    if command == "sweep":
-        argv = ["sweep", "--variant", "full", "--variant", "adapter", "--phase", "infer", *TINY]
+    if command == "run":  # the smoke grid, with run's machine options
+        argv = [
+            "run",
+            "--preset",
+            "smoke",
+            "--threads",
+            "1",
+            "--rounds",
+            "2",
+            "--out",
+            str(tmp_path / "report"),
+            "--no-progress",
+        ]
+    elif command == "sweep":
+        argv = [
+            "sweep",
+            "--variant",
+            "full",
+            "--variant",
+            "adapter",
+            "--phase",
+            "infer",
+            "--no-progress",
+            *TINY,
+        ]
     else:
-        argv = ["run", "--preset", "smoke", "--out", str(tmp_path / "report")]
-    status, out, err = run(capsys, *argv, "--results", str(results), "--no-progress")
+        argv = ["measure", "--variant", "adapter", "--baseline", "full", *TINY]
+    status, out, err = run(capsys, *argv, "--results", str(results))
     assert status == 1
-    assert "error 1" in out.splitlines()[0]
     err = without_load_warnings(err)
     assert err.startswith("adapterdrop: error: 1 of ") and "scenario(s) ended in error" in err
     assert "RuntimeError: planted failure" in err and len(err.strip().splitlines()) == 1
-    assert [json.loads(line)["status"] for line in results.read_text().splitlines()].count("error") == 1
+    stored = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["status"] for r in stored].count("error") == 1
+    if command != "measure":
+        assert "error 1" in out.splitlines()[0]
     if command == "run":
         assert (tmp_path / "report" / "report.md").is_file()  # the report is still written
+        assert {r["threads"] for r in stored} == {1}
+        assert {r["timing"]["rounds"] for r in stored if r["status"] == "ok"} == {2}
 
 
-def test_oom_is_an_outcome_not_a_failure(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["measure", "sweep"])
+def test_oom_is_an_outcome_not_a_failure(capsys, tmp_path, monkeypatch, command):
     monkeypatch.setattr(runner, "prepare_step", failing("adapter", torch.OutOfMemoryError("planted")))
-    argv = ["sweep", "--variant", "full", "--variant", "adapter", "--phase", "infer", *TINY]
-    status, out, err = run(capsys, *argv, "--results", str(tmp_path / "r.jsonl"), "--no-progress")
+    if command == "sweep":
+        argv = [
+            "sweep",
+            "--variant",
+            "full",
+            "--variant",
+            "adapter",
+            "--phase",
+            "infer",
+            "--no-progress",
+            *TINY,
+        ]
+    else:
+        argv = ["measure", "--variant", "adapter", "--baseline", "full", *TINY]
+    status, out, err = run(capsys, *argv, "--results", str(tmp_path / "r.jsonl"))
     assert status == 0, err
-    assert "(ok 1, oom 1;" in out
+    assert ("(ok 1, oom 1;" if command == "sweep" else "oom: OutOfMemoryError: planted") in out
 
 
 @pytest.mark.parametrize("command", ["measure", "sweep"])

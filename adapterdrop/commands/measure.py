@@ -1,7 +1,8 @@
 """``adapterdrop measure``: one scenario (optionally against a baseline), measured now, printed as a table.
 
 The ``--results`` file is checked for writing before anything is measured; a measurement made while other
-processes loaded the machine is announced on stderr, as a sweep does.
+processes loaded the machine is announced on stderr, as a sweep does. Exit 1 when a scenario ended in
+``error`` (``oom`` and ``skipped`` are outcomes), as for a sweep.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from adapterdrop.commands import AddCommand
-from adapterdrop.commands.options import add_grid_options, add_machine_options, with_machine_options
+from adapterdrop.commands.options import (
+    add_grid_options,
+    add_machine_options,
+    check_no_errors,
+    with_machine_options,
+)
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
@@ -53,7 +59,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
             print(json.dumps(record.to_dict()))
     else:
         print(format_table(records))
-    return 0 if all(r.status in ("ok", "skipped") for r in records) else 1
+    check_no_errors(records, args.results or "the records printed above")
+    return 0
 
 
 def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:

@@ -237,9 +237,9 @@ def summary(records: Sequence[Any], path: Path) -> str:
     )
 
 
-def check_no_errors(records: Sequence[Any], path: Path) -> None:
-    """An :class:`AdapterDropError` saying how many scenarios ended in ``error`` (``oom`` and ``skipped``
-    are outcomes, not failures)."""
+def check_no_errors(records: Sequence[Any], path: Path | str) -> None:
+    """An :class:`AdapterDropError` saying how many scenarios ended in ``error`` and where their records
+    are (``oom`` and ``skipped`` are outcomes, not failures)."""
     errors = [record for record in records if record.status == "error"]
     if errors:
         first = errors[0]
