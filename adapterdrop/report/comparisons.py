@@ -1,8 +1,13 @@
-"""The standard comparisons a report looks for, and which records each one draws on.
+"""The comparisons a report looks for: which records each draws on, and the plot that draws them.
 
 Each comparison selects its records by variant, baseline and phase (not by the preset's comparison name,
 which users choose freely). A comparison with no records is named in the report as missing, with what it
 needs; nothing is drawn for it.
+
+Adding a comparison is one new piece: a plot function ``draw(records) -> Figure`` (its own module under
+``adapterdrop.report.plots``) and one :class:`Comparison` entry in :data:`COMPARISONS` saying what it
+selects. The report then draws it, links it, names it as missing when the records lack it, and removes a
+stale plot of it.
 """
 
 from __future__ import annotations
@@ -10,132 +15,152 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapterdrop.report.records import Record, family, group_by, option
+from matplotlib.figure import Figure
+
+from adapterdrop.report.names import family, option
+from adapterdrop.report.plots.devices import draw_devices
+from adapterdrop.report.plots.efficiency import draw_efficiency
+from adapterdrop.report.plots.fusion import draw_fusion
+from adapterdrop.report.plots.memory import draw_memory
+from adapterdrop.report.plots.parallel import draw_parallel
+from adapterdrop.report.plots.speedup import draw_inference, draw_training
+from adapterdrop.report.records import ReportRecord, group_by
+
+Records = list[ReportRecord]
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A standard comparison: its name, a title, the records it needs (in words) and how to select them."""
+    """A standard comparison: its name, the file stem of its plot, a title, the records it needs (in
+    words), how to select them and how to draw them."""
 
     name: str
+    stem: str
     title: str
     needs: str
-    select: Callable[[list[Record]], list[Record]]
+    select: Callable[[Records], Records]
+    draw: Callable[[Records], Figure]
 
 
-def _measured(record: Record) -> bool:
-    return record.get("status") == "ok" and record.get("time_median_s") is not None
+def _paired(record: ReportRecord) -> bool:
+    """Measured, with a speedup against the baseline of its own run."""
+    return record.measured and record.speedup is not None and record.reference is not None
 
 
-def _training(records: list[Record]) -> list[Record]:
+def _training(records: Records) -> Records:
     return [
         r
         for r in records
-        if _measured(r)
-        and r.get("phase") == "train"
-        and r.get("baseline") == "full"
-        and family(r["variant"]) in ("adapter", "adapterdrop")
-        and r.get("speedup") is not None
+        if _paired(r)
+        and r.phase == "train"
+        and r.baseline == "full"
+        and family(r.variant) in ("adapter", "adapterdrop")
     ]
 
 
-def _inference(records: list[Record]) -> list[Record]:
+def _inference(records: Records) -> Records:
     return [
         r
         for r in records
-        if _measured(r)
-        and r.get("phase") == "infer"
-        and r.get("baseline") == "full"
-        and family(r["variant"]) == "adapter"
-        and r.get("speedup") is not None
+        if _paired(r) and r.phase == "infer" and r.baseline == "full" and family(r.variant) == "adapter"
     ]
 
 
-def _parallel(records: list[Record]) -> list[Record]:
+def _parallel(records: Records) -> Records:
     """Parallel records whose baseline is the same task count with no dropped layers (the baseline too)."""
     return [
         r
         for r in records
-        if _measured(r)
-        and family(r["variant"]) == family(str(r.get("baseline"))) == "parallel"
-        and option(r["baseline"], "n") == 0
-        and option(r["baseline"], "tasks") == option(r["variant"], "tasks")
-        and r.get("speedup") is not None
+        if _paired(r)
+        and family(r.variant) == family(r.baseline) == "parallel"
+        and option(r.baseline, "n") == 0
+        and option(r.baseline, "tasks") == option(r.variant, "tasks")
     ]
 
 
-def _fusion(records: list[Record]) -> list[Record]:
-    """Every measured record of the groups that hold a fusion variant (the baseline included)."""
+def _fusion(records: Records) -> Records:
+    """Every measured record of the runs that hold a fusion variant (the baseline included)."""
     selected = []
-    for group in group_by([r for r in records if _measured(r)], "series", "group").values():
-        if any(family(r["variant"]) == "fusion" for r in group):
-            selected.extend(group)
+    for members in group_by([r for r in records if r.measured], "series", "run_id").values():
+        if any(family(r.variant) == "fusion" for r in members):
+            selected.extend(members)
     return selected
 
 
-def _efficiency(records: list[Record]) -> list[Record]:
-    return [
-        r
-        for r in records
-        if _measured(r)
-        and r["variant"] != r.get("baseline")
-        and r.get("speedup") is not None
-        and r.get("ideal_speedup") is not None
-    ]
+def _efficiency(records: Records) -> Records:
+    return [r for r in records if _paired(r) and not r.is_baseline and r.ideal_speedup is not None]
 
 
-def _memory(records: list[Record]) -> list[Record]:
-    return [r for r in records if _measured(r) and r.get("peak_memory_bytes") is not None]
+def _memory(records: Records) -> Records:
+    return [r for r in records if r.measured and r.peak_memory_bytes is not None]
 
 
-def _devices(records: list[Record]) -> list[Record]:
-    """Measured records with a throughput, when they come from more than one device or dtype."""
-    measured = [r for r in records if _measured(r) and r.get("throughput_samples_s") is not None]
-    kinds = {(r.get("env", {}).get("hostname"), r.get("device"), r.get("dtype")) for r in measured}
-    return measured if len(kinds) > 1 else []
+def _devices(records: Records) -> Records:
+    """Measured records of the cells (comparison, phase, model, batch, length, variant) more than one
+    series measured, when the series differ in host, device or dtype."""
+    measured = [r for r in records if r.measured and r.throughput_samples_s is not None]
+    kinds = {(r.env.get("hostname"), r.device, r.dtype) for r in measured}
+    if len(kinds) < 2:
+        return []
+    cells = group_by(measured, "comparison", "phase", "model", "batch_size", "seq_len", "variant")
+    return [r for members in cells.values() if len({m.series for m in members}) > 1 for r in members]
 
 
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "training",
+        "training_speedup",
         "Training speedup over full fine-tuning",
         "train-phase records of `adapter`, `adapterdrop:n=K` or `adapterdrop:robust` with baseline `full`",
         _training,
+        draw_training,
     ),
     Comparison(
         "inference",
+        "inference_relative_speed",
         "Adapter inference speed relative to the full model",
         "infer-phase records of `adapter` with baseline `full`",
         _inference,
+        draw_inference,
     ),
     Comparison(
         "parallel",
+        "parallel_speedup",
         "Parallel multi-task inference: speedup against dropped layers",
         "infer-phase records of `parallel:tasks=N,n=K` with baseline `parallel:tasks=N`",
         _parallel,
+        draw_parallel,
     ),
     Comparison(
         "fusion",
-        "AdapterFusion inference time: full, pruned and with AdapterDrop",
+        "fusion_time",
+        "AdapterFusion time per step: full, pruned and with AdapterDrop",
         "records of `fusion:adapters=N[,keep=k][,n=K]` measured with their baseline (e.g. `full`)",
         _fusion,
+        draw_fusion,
     ),
     Comparison(
         "efficiency",
-        "Measured against ideal (FLOPs) speedup",
+        "efficiency",
+        "Efficiency: measured against ideal (FLOPs) speedup",
         "records with both a measured `speedup` and an `ideal_speedup`",
         _efficiency,
+        draw_efficiency,
     ),
     Comparison(
         "memory",
-        "Peak memory per variant",
+        "memory",
+        "Memory per step: parameters, optimizer state, gradients, activations",
         "records with `peak_memory_bytes`",
         _memory,
+        draw_memory,
     ),
     Comparison(
         "devices",
+        "throughput_per_device",
         "Throughput per device and dtype",
-        "records from more than one device or dtype",
+        "the same scenarios measured on more than one device or dtype",
         _devices,
+        draw_devices,
     ),
 )

@@ -16,19 +16,24 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from adapterdrop.report.records import Record, describe_env, group_by
+from adapterdrop.report.records import ReportRecord, describe_env, group_by
 
 PNG_DPI = 120
-_PANEL_WIDTH_IN = 5.0
+PANEL_WIDTH_IN = 5.0
 _PANEL_HEIGHT_IN = 3.6
 _LEGEND_WIDTH_CHARS = 42
+#: the caption's first line, under every figure that draws measured ratios
+MARKERS_NOTE = (
+    "Filled markers: results; hollow markers (hatched bars): noisy or measured on a loaded machine, "
+    "not stated as results. Bars on a point: the 95% interval of the speedup (none for schema-1 records)."
+)
 
 
-def panels(count: int, *, max_cols: int = 3) -> tuple[Figure, list[Axes]]:
-    """A figure with ``count`` panels laid out in rows of at most ``max_cols``."""
+def panels(count: int, *, max_cols: int = 3, width: float = PANEL_WIDTH_IN) -> tuple[Figure, list[Axes]]:
+    """A figure with ``count`` panels of ``width`` inches, laid out in rows of at most ``max_cols``."""
     cols = min(count, max_cols)
     rows = math.ceil(count / cols)
-    fig = Figure(figsize=(_PANEL_WIDTH_IN * cols + 1.5, _PANEL_HEIGHT_IN * rows + 0.6), layout="constrained")
+    fig = Figure(figsize=(width * cols + 1.5 * cols, _PANEL_HEIGHT_IN * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
     for extra in axes[count:]:
         extra.set_visible(False)
@@ -37,7 +42,7 @@ def panels(count: int, *, max_cols: int = 3) -> tuple[Figure, list[Axes]]:
     return fig, axes[:count]
 
 
-def caption_text(records: Iterable[Record], note: str = "") -> str:
+def caption_text(records: Iterable[ReportRecord], note: str = "") -> str:
     """The machine and versions of every series in ``records`` (one line each), then an optional note."""
     lines = []
     for (series,), members in group_by(records, "series").items():
@@ -48,7 +53,7 @@ def caption_text(records: Iterable[Record], note: str = "") -> str:
     return "\n".join(lines)
 
 
-def add_caption(fig: Figure, records: Iterable[Record], note: str = "") -> None:
+def add_caption(fig: Figure, records: Iterable[ReportRecord], note: str = "") -> None:
     """Writes the caption under the panels (saved figures grow to hold it)."""
     width_chars = int(fig.get_figwidth() * 16)
     wrapped = "\n".join(
@@ -77,10 +82,16 @@ def save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     return written
 
 
+def log2_batch_axis(batch_sizes: Iterable[int]) -> bool:
+    """True when batch sizes span a range wide enough for a log2 axis."""
+    sizes = sorted(set(batch_sizes))
+    return len(sizes) > 2 and sizes[-1] / sizes[0] >= 8
+
+
 def batch_axis(ax: Axes, batch_sizes: Iterable[int]) -> None:
     """A batch-size x axis: log2 when the sizes span a wide range, ticks at the measured sizes."""
     sizes = sorted(set(batch_sizes))
-    if len(sizes) > 2 and sizes[-1] / sizes[0] >= 8:
+    if log2_batch_axis(sizes):
         ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.set_xlabel("batch size (sequences)")

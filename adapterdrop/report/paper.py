@@ -3,8 +3,9 @@
 Rücklé et al., *AdapterDrop: On the Efficiency of Adapters in Transformers*, EMNLP 2021 (arXiv 2010.11918).
 The figures are quoted from the paper's text (see /work/shared/PAPER.md of the project); they are never
 mixed with measurements: the report shows them in their own column, labelled as the paper's. A measured
-counterpart is the ratio of two variants' median times *in one interleaved group* (same process, same
-input), i.e. the speedup of the subject over the reference.
+counterpart is the ratio of two variants' median times *in one run* (same process, same input, interleaved
+rounds), i.e. the speedup of the subject over the reference, quoted with its 95% interval and the two
+medians; a noisy or loaded measurement is not quoted as a result.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from adapterdrop.report.records import Record, family, group_by, option, sort_key
+from adapterdrop.report.format import interval, ms, times
+from adapterdrop.report.names import family, option
+from adapterdrop.report.ratios import Ratio, ratio
+from adapterdrop.report.records import ReportRecord, group_by
 
 PAPER = "Rücklé et al., AdapterDrop, EMNLP 2021"
 
@@ -42,47 +46,45 @@ class PaperFigure:
     needs: str
     per_task_count: bool = False
 
-    def measured(self, records: list[Record]) -> str | None:
-        """The measured counterpart in words (per series), or None when the records do not hold it."""
-        pairs = _pairs(records, self.phase, self.reference, self.subject)
-        if not pairs:
+    def ratios(self, records: list[ReportRecord]) -> list[Ratio]:
+        """(reference, subject) speedups measured in one run of one series, any verdict."""
+        return _ratios(records, self.phase, self.reference, self.subject)
+
+    def measured(self, records: list[ReportRecord]) -> str | None:
+        """The measured counterpart in words (per series), or None when the records do not hold it.
+
+        Only results are quoted, each with the two medians it is the ratio of; noisy or loaded
+        measurements are counted and not stated.
+        """
+        ratios = self.ratios(records)
+        if not ratios:
             return None
         lines = []
-        for (series,), members in group_by(pairs, lambda p: p[1]["series"]).items():
+        for (series,), members in group_by(ratios, lambda p: p.subject.series).items():
             prefix = f"[{series}] " if series else ""
             if self.per_task_count:
-                by_tasks = group_by(members, lambda p: option(p[1]["variant"], "tasks"))
+                by_tasks = group_by(members, lambda p: option(p.subject.variant, "tasks"))
                 lines.append(prefix + "; ".join(f"N={n}: {_summary(m)}" for (n,), m in by_tasks.items()))
             else:
                 lines.append(prefix + _summary(members))
         return "<br>".join(lines)
 
 
-Pair = tuple[Record, Record]
-
-
-def _pairs(
-    records: list[Record], phase: str, reference: Callable[[str], bool], subject: Callable[[str], bool]
-) -> list[Pair]:
-    """(reference, subject) record pairs measured in the same interleaved group of the same series."""
-    pairs = []
-    measured = [
-        r for r in records if r.get("status") == "ok" and r.get("time_median_s") and r["phase"] == phase
-    ]
-    for members in group_by(measured, "series", "group").values():
-        for ref in (r for r in members if reference(r["variant"])):
-            pairs.extend((ref, sub) for sub in members if subject(sub["variant"]) and sub is not ref)
-    return pairs
-
-
-def _speedup(pair: Pair) -> float:
-    return pair[0]["time_median_s"] / pair[1]["time_median_s"]
+def _ratios(
+    records: list[ReportRecord], phase: str, reference: Callable[[str], bool], subject: Callable[[str], bool]
+) -> list[Ratio]:
+    measured = [r for r in records if r.measured and r.phase == phase]
+    found = []
+    for members in group_by(measured, "series", "run_id").values():
+        for ref in (r for r in members if reference(r.variant)):
+            found.extend(ratio(ref, sub) for sub in members if subject(sub.variant) and sub is not ref)
+    return found
 
 
 def _in_words(speedup: float) -> str:
     if speedup >= 1:
-        return f"{speedup:.2f}× ({speedup - 1:.0%} faster)"
-    return f"{speedup:.2f}× of the speed (takes {1 / speedup:.2f}× the time)"
+        return f"{speedup - 1:.0%} faster"
+    return f"{speedup:.0%} of the speed"
 
 
 def _span(values: list[int]) -> str:
@@ -90,20 +92,35 @@ def _span(values: list[int]) -> str:
     return str(low) if low == high else f"{low}–{high}"
 
 
-def _summary(pairs: list[Pair]) -> str:
-    """The speedups of ``pairs``: the value for one scenario, else the range and the best scenario."""
-    pairs = sorted(pairs, key=lambda p: (sort_key(p[1]["batch_size"]), sort_key(p[1]["seq_len"])))
-    best = max(pairs, key=_speedup)
-    at = f"batch {best[1]['batch_size']}, seq {best[1]['seq_len']}"
-    if len(pairs) == 1:
-        return f"{_in_words(_speedup(best))} at {at}"
-    speedups = [_speedup(p) for p in pairs]
-    batches = _span([p[1]["batch_size"] for p in pairs])
-    lengths = _span([p[1]["seq_len"] for p in pairs])
+def quote(found: Ratio) -> str:
+    """One ratio with its interval and the two medians it is made of, and where it was measured."""
+    ref, sub = found.reference, found.subject
     return (
-        f"{min(speedups):.2f}–{max(speedups):.2f}× over {len(pairs)} scenarios (batch {batches}, "
-        f"seq {lengths}); best {_in_words(_speedup(best))} at {at}"
+        f"{times(found.value)} {interval(found.interval, sub.schema)} "
+        f"(`{ref.variant}` {ms(ref.time_median_s)} ms / `{sub.variant}` {ms(sub.time_median_s)} ms; "
+        f"{_in_words(found.value)}) at batch {sub.batch_size}, seq {sub.seq_len}"
     )
+
+
+def _summary(found: list[Ratio]) -> str:
+    """The results among ``found``: the value for one scenario, else the range with its two ends quoted;
+    then how many measurements are not stated (noisy or loaded)."""
+    results = sorted((f for f in found if f.is_result), key=lambda f: f.value)
+    doubtful = len(found) - len(results)
+    if not results:
+        return f"not stated: {doubtful} scenario(s) measured, all noisy or loaded (see the tables)"
+    if len(results) == 1:
+        text = quote(results[0])
+    else:
+        batches = _span([f.subject.batch_size for f in results])
+        lengths = _span([f.subject.seq_len for f in results])
+        text = (
+            f"{len(results)} scenarios (batch {batches}, seq {lengths}): lowest {quote(results[0])}; "
+            f"highest {quote(results[-1])}"
+        )
+    if doubtful:
+        text += f"; {doubtful} more not stated (noisy or loaded)"
+    return text
 
 
 def _is(name: str, fam: str, **options: object) -> bool:
