@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -40,16 +40,27 @@ _FUSED_OPTIMIZERS = ("aten._fused_adamw_", "aten._fused_adam_")
 
 @dataclass
 class OpTotals:
-    """Calls, FLOPs (2 per multiply-add) and bytes moved of one operator in one phase and region."""
+    """Calls, FLOPs (2 per multiply-add) and bytes moved of one operator in one phase and region;
+    ``by_call`` counts the calls per ``(FLOPs, bytes)`` of one call (what a roofline needs)."""
 
     calls: float = 0
     flops: float = 0
     bytes: float = 0
+    by_call: dict[tuple[float, float], float] = field(default_factory=dict)
+
+    def record(self, flops: float, moved: float) -> None:
+        """One call that ran ``flops`` and moved ``moved`` bytes."""
+        self.calls += 1
+        self.flops += flops
+        self.bytes += moved
+        self.by_call[(flops, moved)] = self.by_call.get((flops, moved), 0) + 1
 
     def add(self, other: OpTotals, weight: float = 1.0) -> None:
         self.calls += other.calls * weight
         self.flops += other.flops * weight
         self.bytes += other.bytes * weight
+        for call, count in other.by_call.items():
+            self.by_call[call] = self.by_call.get(call, 0) + count * weight
 
 
 #: ``(phase, region path, operator)`` -> totals
@@ -112,10 +123,10 @@ class OpCounter(TorchDispatchMode):
         kwargs = kwargs or {}
         before = self.flops.get_total_flops()
         out = func(*args, **kwargs)
-        totals = self.counts[(*self.where(), str(func.overloadpacket))]
-        totals.calls += 1
-        totals.flops += self.flops.get_total_flops() - before
-        totals.bytes += bytes_moved(func, args, kwargs, out)
+        flops = self.flops.get_total_flops() - before
+        self.counts[(*self.where(), str(func.overloadpacket))].record(
+            flops, bytes_moved(func, args, kwargs, out)
+        )
         return out
 
 
