@@ -16,6 +16,7 @@ from conftest import REPO
 from adapterdrop import plan
 from adapterdrop.cli import main
 from adapterdrop.measure import load, runner
+from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.results import append_records
 from adapterdrop.scenario import Record, Scenario
 from adapterdrop.variants import list_variants
@@ -203,7 +204,14 @@ def test_the_main_command_leaves_a_clones_tracked_files_untouched(capsys, tmp_pa
     real_load = plan.load_preset
 
     def smoke_as_quick(name):
-        return dataclasses.replace(real_load("smoke"), name="quick") if name == "quick" else real_load(name)
+        if name != "quick":
+            return real_load(name)
+        return dataclasses.replace(
+            real_load("smoke"),
+            name="quick",
+            threads=1,
+            timing=TimingConfig(rounds=2, min_sample_time_s=0.005, warmup_steps=0),
+        )
 
     monkeypatch.setattr(plan, "load_preset", smoke_as_quick)
     monkeypatch.chdir(clone)
@@ -292,6 +300,8 @@ def test_a_scenario_that_ends_in_error_fails_and_says_how_many(capsys, tmp_path,
             "1",
             "--rounds",
             "2",
+            "--min-sample-time",
+            "0.005",
             "--out",
             str(tmp_path / "report"),
             "--no-progress",
