@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 #: command modules under ``adapterdrop.commands``, in the order the help lists them
-COMMANDS = ("sweep", "measure", "profile", "info", "report", "regress")
+COMMANDS = ("sweep", "measure", "ddp", "profile", "info", "report", "regress")
 
 
 class AddCommand(Protocol):
