@@ -11,7 +11,7 @@ def test_fusion_inference(benchmark, settings):
         settings,
         "infer",
         "fusion:adapters=8",
-        ["full", "fusion:adapters=8,keep=2", "fusion:adapters=8,n=5"],
+        ["full", "fusion:adapters=8,keep=2", f"fusion:adapters=8,n={settings.dropped}"],
     )
     speed = {r.variant: r.speedup for r in records}
     assert speed["fusion:adapters=8,keep=2"] > 1, speed  # the paper: pruning to 2 of 8 is 68% faster
