@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 from helpers_report import ratio_problems, tables
+from matplotlib.collections import PolyCollection
 from PIL import Image
 
 from adapterdrop.cli import main
 from adapterdrop.ideals import layer_count_ideal
 from adapterdrop.plan import load_preset
 from adapterdrop.report import NoRecordsError, ReportSummary, build_report, collect
+from adapterdrop.report.comparisons import COMPARISONS
 from adapterdrop.report.format import ms
 from adapterdrop.report.markdown import render
 from adapterdrop.report.paper import FIGURES
@@ -437,3 +439,93 @@ def test_layer_count_ideal() -> None:
     assert layer_count_ideal(tasks=8, dropped=0, layers=12) == 1.0
     assert layer_count_ideal(tasks=8, dropped=5, layers=12) == pytest.approx(96 / 61)
     assert layer_count_ideal(tasks=2, dropped=12, layers=12) == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------------------- what each figure holds
+
+
+def _points(fig) -> list[tuple[float, float, bool]]:
+    """(x, y, filled) of every marker of measured data in ``fig`` (markers drawn without a line)."""
+    found = []
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_linestyle() == "None" and line.get_marker() not in ("*", "_", "None", None):
+                filled = line.get_markerfacecolor() != "white"
+                found += [(x, y, filled) for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)]
+    return found
+
+
+def _caption(fig) -> str:
+    return " ".join(" ".join(text.get_text().split()) for text in fig.texts)
+
+
+def _selected(results: Path, name: str):
+    data = collect([results])
+    comparison = next(c for c in COMPARISONS if c.name == name)
+    return comparison, data.selected[name]
+
+
+def test_speedup_plot_holds_every_speedup_its_interval_and_verdict(results: Path) -> None:
+    comparison, records = _selected(results, "training")
+    fig = comparison.draw(records)
+    points = _points(fig)
+    assert sorted(y for _, y, _ in points) == pytest.approx(sorted(r.speedup for r in records))
+    assert sum(not filled for *_, filled in points) == sum(bool(r.caveats) for r in records)
+    assert len({x for x, _, _ in points}) == len(points)  # dodged: no marker hides another
+    bars = [c for ax in fig.axes for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    segments = sum(len(c.lines[2][0].get_segments()) for c in bars)
+    assert segments == sum(r.speedup_ci is not None for r in records)
+    assert "95% interval" in _caption(fig) and "one run" in _caption(fig)
+
+
+def test_parallel_plot_shows_the_papers_range_above_nothing_it_hides(results: Path) -> None:
+    comparison, records = _selected(results, "parallel")
+    for record in records:  # the tiny model has 4 layers: draw its n=3 points as if n=5, to see the band
+        record.variant = record.variant.replace("n=3", "n=5")
+    fig = comparison.draw(records)
+    ax = fig.axes[0]
+    band = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    (ys,) = {tuple(sorted({round(v, 2) for v in c.get_paths()[0].vertices[:, 1]})) for c in band}
+    assert (min(ys), max(ys)) == (1.21, 1.42)
+    star = next(line for line in ax.get_lines() if line.get_marker() == "*")
+    assert star.get_zorder() > max(line.get_zorder() for line in ax.get_lines() if line is not star)
+    assert ax.get_yscale() == "log"
+    assert sorted(y for _, y, _ in _points(fig)) == pytest.approx(sorted(r.speedup for r in records))
+
+
+def test_efficiency_plot_names_the_batch_of_every_point(results: Path) -> None:
+    comparison, records = _selected(results, "efficiency")
+    fig = comparison.draw(records)
+    assert sorted(y for _, y, _ in _points(fig)) == pytest.approx(sorted(r.efficiency for r in records))
+    legends = {t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()}
+    assert {f"batch {r.batch_size}" for r in records} <= legends
+    ticks = {t.get_text() for ax in fig.axes for t in ax.get_xticklabels()}
+    assert {r.variant for r in records} <= ticks
+
+
+def test_memory_plot_stacks_the_parts_and_says_what_they_are(results: Path) -> None:
+    comparison, records = _selected(results, "memory")
+    fig = comparison.draw(records)
+    train = next(ax for ax in fig.axes if ax.get_title().startswith("training (train)"))
+    full = next(r for r in records if r.variant == "full" and r.phase == "train" and r.batch_size == 2)
+    scale = 2**-20 if "MiB" in train.get_ylabel() else 2**-10
+    heights = {
+        container.get_label(): container.patches[0].get_height() for container in train.containers
+    }  # the first bar of each part is `full`, the baseline
+    assert heights["parameters"] == pytest.approx(full.memory_params_bytes * scale)
+    assert heights["optimizer state"] == pytest.approx(full.memory_optimizer_bytes * scale)
+    assert heights["gradients"] == pytest.approx(full.memory_grads_bytes * scale)
+    assert sum(heights.values()) == pytest.approx(full.peak_memory_bytes * scale)
+    caption = _caption(fig)
+    assert "psutil" not in caption and "counted from the tensors" in caption
+    assert "malloc" in train.get_title()
+
+
+def test_fusion_plot_labels_each_bar_with_its_median_and_speedup(results: Path) -> None:
+    comparison, records = _selected(results, "fusion")
+    fig = comparison.draw(records)
+    labels = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    for record in records:
+        assert f"{ms(record.time_median_s)} ms" in labels
+        if not record.is_baseline:
+            assert f"{record.speedup:.3f}×" in labels
