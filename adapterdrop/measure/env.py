@@ -1,5 +1,6 @@
-"""The environment block of every record: versions, device, CPU, threads, what changes GPU speed (matmul
-precision / TF32, the enabled attention backends, driver, CUDA and cuDNN), git commit, host.
+"""The environment block of every record: versions, device (name and total memory), CPU, threads, what
+changes GPU speed (matmul precision / TF32, the enabled attention backends, driver, CUDA and cuDNN), git
+commit, host.
 
 The commit comes from git where the toolkit is a checkout; a copy without ``.git`` (a tree copied to a GPU
 machine, an installed wheel) names it through the ``ADAPTERDROP_GIT_COMMIT`` environment variable, or
@@ -18,6 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 import transformers
 
@@ -119,6 +121,14 @@ def device_name(device: str) -> str:
     return cpu_model()
 
 
+def device_memory_bytes(device: str) -> int:
+    """Total memory of the device in bytes: the GPU's for ``cuda:N``, the machine's RAM for ``cpu``."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return int(torch.cuda.get_device_properties(dev).total_memory)
+    return int(psutil.virtual_memory().total)
+
+
 def collect_env(device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
     """Facts a record needs to be compared with another: versions, hardware, threads, code version."""
     commit, dirty = git_state()
@@ -129,6 +139,7 @@ def collect_env(device: str = "cpu", threads: int | None = None) -> dict[str, An
         "adapterdrop": adapterdrop.__version__,
         "device": device,
         "device_name": device_name(device),
+        "device_memory_bytes": device_memory_bytes(device),
         "cuda": torch.version.cuda,
         "cpu": cpu_model(),
         "cpu_count": _cpu_count(),
