@@ -54,6 +54,7 @@ def test_rank_0_writes_one_record_per_world_size_mode_and_variant(launched):
     }
     assert len({r.key for r in records}) == len(records)
     assert all(r.ddp["launch_world_size"] == 2 and r.env["distributed"]["backend"] == "gloo" for r in records)
+    assert all(r.env["device_name"] and r.env["device_memory_bytes"] > 0 for r in records)
     assert "torchrun --nproc-per-node=2" in stderr
 
 

@@ -209,11 +209,16 @@ def _env(team: Team, job: DDPJob, device_label: str) -> dict[str, Any]:
     env = collect_env(device_label, job.threads)
     env["distributed"] = {
         "backend": job.resolved_backend,
-        "nccl": ".".join(map(str, torch.cuda.nccl.version())) if team.device.type == "cuda" else None,
+        "nccl": _nccl_version() if team.device.type == "cuda" else None,
         "launch_world_size": team.world_size,
         "local_world_size": team.local_world_size,
     }
     return env
+
+
+def _nccl_version() -> str:
+    version = torch.cuda.nccl.version()  # a tuple in recent torch, an int (e.g. 21803) in older ones
+    return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
