@@ -23,6 +23,7 @@ from adapterdrop.commands.options import (
     summary,
     with_machine_options,
 )
+from adapterdrop.commands.report import add_exclude_noisy, write_report
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -45,7 +46,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from adapterdrop.plan import load_preset
-    from adapterdrop.report import build_report
     from adapterdrop.sweep import run_sweep
 
     preset = with_machine_options(load_preset(args.preset), args)
@@ -53,8 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or RESULTS_DIR / preset.name
     records = run_sweep(preset, results, progress=not args.no_progress)
     print(summary(records, results))
-    build_report([results], out)
-    print(f"report written to {out}")
+    write_report([results], out, exclude_noisy=args.exclude_noisy)
     check_no_errors(records, results)
     return 0
 
@@ -94,4 +93,5 @@ def register(add: AddCommand) -> None:
     run.add_argument("--out", type=Path, help=f"report folder (default {RESULTS_DIR}/PRESET/)")
     add_model_option(run, "the preset's")
     add_machine_options(run, sweep=True)
+    add_exclude_noisy(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
