@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests``, ``lint``, ``bench``, ``sweep``, ``report``, ``run``.
+"""Developer sessions: ``nox -s tests``, ``lint``, ``bench``, ``sweep``, ``report``, ``run``, ``regress``,
+``regress-calibrate``.
 
 Every session installs the package with the torch constraint in ``constraints/cpu.txt`` (the CPU build);
 on a GPU machine point ``ADAPTERDROP_CONSTRAINTS`` at your own constraints file, or set it empty to keep
@@ -40,9 +41,30 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """pytest-benchmark suites in bench/ (bert-base geometry; ADAPTERDROP_BENCH_MODEL picks another)."""
+    """pytest-benchmark suites in bench/ (bert-small on the CPU, bert-base on a GPU; ADAPTERDROP_BENCH_MODEL
+    picks another). Each run is saved as JSON under .benchmarks/ (``--benchmark-autosave``); compare with
+    the last saved run by ``nox -s bench -- --benchmark-compare``."""
     install(session, "test")
-    session.run("python", "-m", "pytest", "bench", "--benchmark-only", "-q", *session.posargs)
+    session.run(
+        "python", "-m", "pytest", "bench", "--benchmark-only", "--benchmark-autosave", "-q", *session.posargs
+    )
+
+
+@nox.session
+def regress(session: nox.Session) -> None:
+    """The performance gate: the ci preset measured now against profiles/baselines/ci.json (exit 1 on a
+    regression); the table goes to results/regress/. Arguments replace the defaults
+    (``nox -s regress -- --against main``)."""
+    install(session, "test")
+    args = session.posargs or ["--baseline", "profiles/baselines/ci.json"]
+    session.run("adapterdrop", "regress", *args)
+
+
+@nox.session(name="regress-calibrate")
+def regress_calibrate(session: nox.Session) -> None:
+    """The gate's false alarms and detection rates on planted slowdowns (long: run on an idle machine)."""
+    install(session, "test")
+    session.run("python", "-m", "adapterdrop.regress.calibrate", *session.posargs)
 
 
 @nox.session
