@@ -122,6 +122,15 @@ def _as_results(records: list[dict], noisy: bool) -> list[dict]:
     return [{**r, "noisy": noisy, "noise": reason, "load": {**r["load"], "loaded": False}} for r in records]
 
 
+def _name(cell: str) -> str:
+    return cell.strip("`* ")
+
+
+def _table_of(text: str, heading: str) -> list[dict[str, str]]:
+    """The rows of the first table under the heading that starts with ``heading``."""
+    return next(t for t in tables(text) if f"### {t.heading}".startswith(heading)).rows
+
+
 def _section(text: str, title: str) -> str:
     return text.split(f"## {title}")[1].split("\n## ")[0]
 
@@ -135,7 +144,7 @@ def test_report_writes_every_expected_file(report: ReportSummary) -> None:
     assert set(report.files) == expected | {out / "report.md"}
     assert all(path.is_file() and path.stat().st_size > 0 for path in report.files)
     assert report.comparisons_found == ["training", "inference", "parallel", "fusion", "efficiency", "memory"]
-    assert report.comparisons_missing == ["devices"]  # one machine, one dtype
+    assert report.comparisons_missing == ["devices", "data-parallel"]  # one machine, one dtype, no ddp
 
 
 def test_plots_are_valid_images_of_sensible_size(report: ReportSummary) -> None:
@@ -337,8 +346,16 @@ def test_schema1_records_say_they_have_no_interval(results: Path, tmp_path: Path
             "memory_activations_bytes",
         ):
             record.pop(name, None)
+        if record["time_median_s"] is not None:  # steady samples; one variant spread by ±30% (IQR 30%)
+            median = record["time_median_s"]
+            spread = 0.3 if record["variant"] == "fusion:adapters=3,n=2" else 0.0
+            record["time_samples_s"] = [median * (1 - spread), median, median * (1 + spread)]
         old.append({**record, "schema": 1})
     text = _markdown([_write(tmp_path / "old.jsonl", old)])
+    fusion = {_name(row["variant"]): row["verdict"] for row in _table_of(text, "### fusion")}
+    assert fusion.pop("fusion:adapters=3,n=2").startswith("noisy [")  # judged by the spread rule
+    assert set(fusion.values()) == {"result"}
+    assert "fusion:adapters=3,n=2 IQR is 30% of its median (> 10%)" in text
     summary = _section(text, "Summary per comparison")
     assert "(no interval: schema 1)" in summary and not re.search(r"× \[\d", summary)
     assert "(schema 1: transient)" in _section(text, "Memory per step")
