@@ -9,6 +9,8 @@ gate) goes through here, so they all run the same step:
   is one forward under ``torch.inference_mode()`` (infer, eval mode) or one training step
   ``loss.backward(); optimizer.step(); optimizer.zero_grad(set_to_none=True)`` (train, train mode) with
   AdamW in its fastest implementation (fused where supported, else foreach) over the trainable parameters.
+  The scenario's execution mode (``exec``: compile, cudagraph) is applied last by
+  :func:`adapterdrop.measure.execution.apply_exec`: compiled or captured before ``prepare_step`` returns.
 
 Nothing here times or counts; see :mod:`adapterdrop.measure.runner`.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
@@ -28,6 +30,9 @@ from adapterdrop.inputs import Batch, make_batch
 from adapterdrop.models.presets import model_config
 from adapterdrop.scenario import Scenario
 from adapterdrop.variants import VariantModel, build_base, build_variant
+
+if TYPE_CHECKING:
+    from adapterdrop.measure.execution import Execution
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 #: seed of the encoder, the variants' adapters and heads, and the input batch
@@ -53,7 +58,8 @@ class PreparedStep:
     """A built variant and the step that is measured.
 
     ``step()`` runs one step (see the module docstring). ``loss()`` is the forward of a training step
-    (None for infer). ``optimizer`` is None for infer.
+    (None for infer), always eager. ``optimizer`` is None for infer. ``execution`` says how a compiled or
+    graphed step was made (None: eager).
     """
 
     scenario: Scenario
@@ -64,6 +70,7 @@ class PreparedStep:
     optimizer_name: str | None
     batch: Batch
     device: torch.device
+    execution: Execution | None = None
 
     @property
     def trainable(self) -> list[torch.nn.Parameter]:
@@ -108,11 +115,18 @@ def precision_context(scenario: Scenario) -> Callable[[], contextlib.AbstractCon
 
 
 def prepare_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
-    """Build ``scenario.variant`` on the shared encoder of ``context`` and return its step (not run yet).
+    """Build ``scenario.variant`` on the shared encoder of ``context`` and return its step in the scenario's
+    execution mode (not timed yet; a compiled or graphed step is compiled or captured already).
 
     Raises :class:`InferenceOnlyError` for a train scenario of an inference-only variant, and
     ``RuntimeError`` for a train scenario of a variant without trainable parameters.
     """
+    from adapterdrop.measure.execution import apply_exec  # it builds on this module's PreparedStep
+
+    return apply_exec(_eager_step(scenario, context))
+
+
+def _eager_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
     model = build_variant(scenario.variant, context.config, base=context.base, seed=SEED)
     if scenario.phase == "train" and not model.supports_training:
         raise InferenceOnlyError(f"{scenario.variant} is an inference-only variant")

@@ -85,16 +85,19 @@ def skipped_record(
 
 
 def _describe(prepared: PreparedStep) -> dict[str, Any]:
-    """Untimed facts of a prepared step: what was built, parameters, FLOPs, optimizer."""
+    """Untimed facts of a prepared step: what was built, parameters, FLOPs (of the eager step in every
+    execution mode: the same math, see :mod:`adapterdrop.measure.execution`), optimizer."""
     info = prepared.model.describe()
-    flops = step_flops(prepared)
+    flops = step_flops(prepared.execution.eager if prepared.execution else prepared)
     if "flops_by_draw" in flops:
         info["flops_by_draw"] = flops.pop("flops_by_draw")
     return {**prepared.counts(), **flops, "optimizer": prepared.optimizer_name, "variant_info": info}
 
 
 def _memory(prepared: PreparedStep, values: dict[str, Any]) -> None:
-    memory = step_memory(prepared)
+    """The step's memory fields: probed, or as read at capture for CUDA graphs."""
+    captured = prepared.execution.memory if prepared.execution else None
+    memory = dict(captured) if captured else step_memory(prepared)
     if "memory_by_draw" in memory:
         values["variant_info"]["memory_by_draw"] = memory.pop("memory_by_draw")
     values.update(memory)
@@ -187,6 +190,12 @@ def measure_group(
         )
     load_fields = load.fields()
     _add_ratios(outcome, baseline, noise or NoiseRule(), load_fields)
+    for name, ready in prepared.items():
+        if ready.execution is not None:  # compile / capture seconds, recompilations (counted after timing)
+            outcome[name].update(ready.execution.fields())
+            if late := ready.execution.noise():
+                outcome[name]["noise"] = outcome[name].get("noise", []) + late
+                outcome[name]["noisy"] = True
     run_id = run_id or new_run_id()
     created = now_iso()
     return [

@@ -121,8 +121,10 @@ class AdapterModel(VariantModel):
 
     def loss(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         drop = self.inference_drop
-        if self.robust_max is not None and self.training:
-            drop = self._draws.randint(0, self.robust_max) if self._fixed is None else self._fixed
+        if self.robust_max is not None and self.training and self._fixed is not None:
+            drop = self._fixed  # pinned, not drawn: nothing recorded (a compiled step stays one graph per n)
+        elif self.robust_max is not None and self.training:
+            drop = self._draws.randint(0, self.robust_max)
             self.drawn.append(drop)
         return logits_loss(self.logits(input_ids, None, drop), labels)
 
