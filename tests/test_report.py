@@ -27,6 +27,7 @@ from adapterdrop.report.comparisons import COMPARISONS
 from adapterdrop.report.format import ms
 from adapterdrop.report.markdown import render
 from adapterdrop.report.paper import FIGURES
+from adapterdrop.report.plots.memory import SCHEMA1_LABEL
 from adapterdrop.results import ResultsFileError
 from adapterdrop.sweep import run_sweep
 
@@ -356,6 +357,10 @@ def test_schema1_records_say_they_have_no_interval(results: Path, tmp_path: Path
     assert fusion.pop("fusion:adapters=3,n=2").startswith("noisy [")  # judged by the spread rule
     assert set(fusion.values()) == {"result"}
     assert "fusion:adapters=3,n=2 IQR is 30% of its median (> 10%)" in text
+    memory = collect([tmp_path / "old.jsonl"]).selected["memory"]
+    fig = next(c for c in COMPARISONS if c.name == "memory").draw(memory)
+    drawn = {container.get_label() for ax in fig.axes for container in ax.containers}
+    assert drawn == {SCHEMA1_LABEL}  # a total only, said to be one, no invented parts
     summary = _section(text, "Summary per comparison")
     assert "(no interval: schema 1)" in summary and not re.search(r"× \[\d", summary)
     assert "(schema 1: transient)" in _section(text, "Memory per step")
@@ -417,6 +422,9 @@ def test_two_machines_merge_into_labelled_series(results: Path, tmp_path: Path) 
     assert env_table.count("second-machine") >= 1 and "commit fffffff" in env_table
     assert len([line for line in env_table.splitlines() if line.startswith("| second-machine")]) == 1
     assert "### training [second-machine · commit fffffff] (baseline `full`)" in text
+    fig = next(c for c in COMPARISONS if c.name == "devices").draw(data.selected["devices"])
+    for ax in fig.axes:  # one bar per series for every variant on the axis
+        assert len(ax.patches) == 2 * len(ax.get_xticklabels())
 
 
 def test_corrupt_results_file_names_the_line(results: Path, tmp_path: Path) -> None:
