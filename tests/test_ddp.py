@@ -8,6 +8,7 @@ import json
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +21,8 @@ TINY_LAYERS = 4
 
 
 @pytest.fixture(scope="module")
-def launched(tmp_path_factory) -> tuple[list[Record], list[dict], str]:
-    """Records of one launch (appended after a line already in the file), the file's raw lines, stderr."""
+def launched(tmp_path_factory) -> tuple[list[Record], Path, str]:
+    """Records of one launch (appended after a line already in the file), a file of them alone, stderr."""
     folder = tmp_path_factory.mktemp("ddp")
     results = folder / "results.jsonl"
     results.write_text(json.dumps({"not": "touched"}) + "\n")  # rank 0 appends; what is there stays
@@ -35,7 +36,7 @@ def launched(tmp_path_factory) -> tuple[list[Record], list[dict], str]:
     assert lines[0] == {"not": "touched"}
     rest = folder / "records.jsonl"
     rest.write_text("".join(json.dumps(line) + "\n" for line in lines[1:]))
-    return load_records(rest), lines[1:], done.stderr
+    return load_records(rest), rest, done.stderr
 
 
 def by_cell(records: list[Record]) -> dict[tuple[int, str, str], Record]:
@@ -124,3 +125,23 @@ def test_every_ratio_is_recomputable_from_the_numbers_beside_it(launched):
             assert record.comm_overlap == pytest.approx(min(1.0, max(0.0, raw)))
         for interval in (record.speedup_ci, record.scaling_efficiency_ci):
             assert interval is not None and interval[0] <= interval[1]
+
+
+def test_the_report_draws_scaling_and_volume_and_keeps_ddp_out_of_single_process_comparisons(
+    launched, tmp_path
+):
+    from adapterdrop.report import build_report
+
+    records, path, _ = launched
+    summary = build_report([path], tmp_path)
+    assert "data-parallel" in summary.comparisons_found
+    assert (tmp_path / "data_parallel_scaling.png").is_file() and (
+        tmp_path / "data_parallel_scaling.svg"
+    ).is_file()
+    assert {"training", "efficiency", "memory"} <= set(summary.comparisons_missing)  # not mixed with sweeps
+    text = (tmp_path / "report.md").read_text()
+    assert "## Data-parallel training" in text and "stores no measured baseline" not in text
+    assert "is not its run's baseline median" not in text  # each world size paired with its own baseline
+    for record in records:
+        row = f"| `{record.variant}` | {record.ddp_unused} | {record.world_size} |"
+        assert row in text and f"| {record.comm_bytes_per_step} |" in text

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
+from adapterdrop.report import data_parallel
 from adapterdrop.report.names import family, option
 from adapterdrop.report.plots.devices import draw_devices
 from adapterdrop.report.plots.efficiency import draw_efficiency
@@ -106,13 +107,18 @@ def _devices(records: Records) -> Records:
     return [r for members in cells.values() if len({m.series for m in members}) > 1 for r in members]
 
 
+def _single_process(select: Callable[[Records], Records]) -> Callable[[Records], Records]:
+    """``select`` over the records of single-process runs (data-parallel ones have their own comparison)."""
+    return lambda records: select([r for r in records if not data_parallel.is_data_parallel(r)])
+
+
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
         "training",
         "training_speedup",
         "Training speedup over full fine-tuning",
         "train-phase records of `adapter`, `adapterdrop:n=K` or `adapterdrop:robust` with baseline `full`",
-        _training,
+        _single_process(_training),
         draw_training,
     ),
     Comparison(
@@ -120,7 +126,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "inference_relative_speed",
         "Adapter inference speed relative to the full model",
         "infer-phase records of `adapter` with baseline `full`",
-        _inference,
+        _single_process(_inference),
         draw_inference,
     ),
     Comparison(
@@ -128,7 +134,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "parallel_speedup",
         "Parallel multi-task inference: speedup against dropped layers",
         "infer-phase records of `parallel:tasks=N,n=K` with baseline `parallel:tasks=N`",
-        _parallel,
+        _single_process(_parallel),
         draw_parallel,
     ),
     Comparison(
@@ -136,7 +142,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "fusion_time",
         "AdapterFusion time per step: full, pruned and with AdapterDrop",
         "records of `fusion:adapters=N[,keep=k][,n=K]` measured with their baseline (e.g. `full`)",
-        _fusion,
+        _single_process(_fusion),
         draw_fusion,
     ),
     Comparison(
@@ -144,7 +150,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "efficiency",
         "Efficiency: measured against ideal (FLOPs) speedup",
         "records with both a measured `speedup` and an `ideal_speedup`",
-        _efficiency,
+        _single_process(_efficiency),
         draw_efficiency,
     ),
     Comparison(
@@ -152,7 +158,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "memory",
         "Memory per step: parameters, optimizer state, gradients, activations",
         "records with `peak_memory_bytes`",
-        _memory,
+        _single_process(_memory),
         draw_memory,
     ),
     Comparison(
@@ -160,7 +166,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "throughput_per_device",
         "Throughput per device and dtype",
         "the same scenarios measured on more than one device or dtype",
-        _devices,
+        _single_process(_devices),
         draw_devices,
+    ),
+    Comparison(
+        "data-parallel",
+        "data_parallel_scaling",
+        "Data-parallel training: throughput, scaling efficiency and bytes all-reduced per step",
+        "records of `adapterdrop ddp` (DistributedDataParallel; a `backend` in the scenario)",
+        data_parallel.select,
+        data_parallel.draw,
     ),
 )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from adapterdrop.report import data_parallel
 from adapterdrop.report.collect import ReportData
 from adapterdrop.report.comparisons import COMPARISONS, Comparison
 from adapterdrop.report.format import MISSING, fixed, gflops, interval, mib, ms, percent, times
@@ -248,7 +249,7 @@ def _summary_tables(records: list[ReportRecord]) -> list[str]:
         "ideal; samples/s = batch / median. Verdict: *result*, or why not (the notes under each table).",
         "",
     ]
-    measured = [r for r in records if r.measured]
+    measured = [r for r in records if r.measured and not data_parallel.is_data_parallel(r)]
     for (comparison, series), members in group_by(measured, "comparison", "series").items():
         baselines = ", ".join(sorted({f"`{r.baseline}`" for r in members}))
         notes: dict[str, int] = {}
@@ -261,7 +262,11 @@ def _summary_tables(records: list[ReportRecord]) -> list[str]:
 
 
 def _memory_tables(records: list[ReportRecord]) -> list[str]:
-    measured = [r for r in records if r.measured and r.peak_memory_bytes is not None]
+    measured = [
+        r
+        for r in records
+        if r.measured and r.peak_memory_bytes is not None and not data_parallel.is_data_parallel(r)
+    ]
     if not measured:
         return []
     lines = [
@@ -405,8 +410,9 @@ def render(data: ReportData, figures: dict[str, list[Path]], out_dir: Path) -> s
     (image links are relative to it)."""
     shown = data.shown
     lines = ["# AdapterDrop efficiency report", "", *_sources(data)]
-    lines += _environment(shown) + _paper(shown) + _plots(figures, out_dir) + _missing(data.missing)
-    lines += _summary_tables(shown) + _memory_tables(shown)
+    single = [r for r in shown if not data_parallel.is_data_parallel(r)]  # the paper's are single processes
+    lines += _environment(shown) + _paper(single) + _plots(figures, out_dir) + _missing(data.missing)
+    lines += _summary_tables(shown) + data_parallel.table(shown) + _memory_tables(shown)
     lines += _superseded(data.loaded) + _unpaired(data.unpaired) + _left_out(data.left_out)
     lines += _not_measured(shown)
     return "\n".join(lines).rstrip() + "\n"

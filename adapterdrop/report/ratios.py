@@ -117,7 +117,7 @@ def pair_runs(records: list[ReportRecord], rule: NoiseRule | None = None) -> lis
     """
     rule = rule or NoiseRule()
     unpaired = []
-    for members in group_by(records, "series", "run_id").values():
+    for members in group_by(records, "series", "run_id", "group").values():  # a ddp run holds several
         baselines = {r.variant: r for r in members if r.measured and r.is_baseline}
         for record in members:
             if not record.measured:
