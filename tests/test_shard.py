@@ -56,3 +56,13 @@ def test_sweep_shards_write_own_files_and_report_merges_them(capsys, tmp_path, t
     capsys.readouterr()
     assert main(["sweep", "--preset", str(tiny_preset), "--shard", "2/2"]) != 0
     assert "adapterdrop: error: shard must be I/K" in capsys.readouterr().err
+
+
+def test_a_device_item_may_list_several_devices():
+    """``--device cuda:0,cuda:1`` names the GPUs of a side-by-side sweep (spelling checked here)."""
+    from adapterdrop.plan import resolve_devices
+
+    assert resolve_devices(["cuda:0,cuda:1", "cpu"], check=False) == ["cuda:0", "cuda:1", "cpu"]
+    assert resolve_devices(["cpu, cpu"]) == ["cpu"]
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve_devices(["cpu,tpu"], check=False)
