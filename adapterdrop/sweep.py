@@ -92,7 +92,8 @@ def run_sweep(
                 records.extend(measured)
                 if measured[0].load.get("loaded"):
                     where = f"{first.comparison} {first.phase} b={first.batch_size} s={first.seq_len}"
-                    bar.write(f"warning: {where}: {describe_load(measured[0].load)}", file=sys.stderr)
+                    warning = f"adapterdrop: warning: {where}: {describe_load(measured[0].load)}"
+                    bar.write(warning, file=sys.stderr)
             append_records(results_path, records)
             for record in records:
                 done.add(record.key)

@@ -483,7 +483,7 @@ def test_measure_warns_and_the_sweep_counts_records_measured_under_load(capsys, 
     monkeypatch.setattr(load, "LOADED_CORES", 0.0)  # any other process counts: every group is loaded
     status, _, err = run(capsys, "measure", "--variant", "adapter", "--baseline", "full", *TINY)
     assert status == 0
-    assert err.startswith("warning: infer b=2 s=8 cpu: machine loaded: other processes used ")
+    assert err.startswith("adapterdrop: warning: infer b=2 s=8 cpu: machine loaded: other processes used ")
     results = tmp_path / "r.jsonl"
     argv = ["sweep", "--variant", "full", "--variant", "adapter", "--phase", "infer", *TINY]
     status, out, err = run(capsys, *argv, "--results", str(results), "--no-progress")

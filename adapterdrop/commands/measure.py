@@ -50,7 +50,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         measured = measure_group(group.scenarios, preset.timing, baseline=first.variant, env=env)
         if measured[0].load.get("loaded"):
             where = f"{first.phase} b={first.batch_size} s={first.seq_len} {first.device}"
-            print(f"warning: {where}: {describe_load(measured[0].load)}", file=sys.stderr)
+            print(f"adapterdrop: warning: {where}: {describe_load(measured[0].load)}", file=sys.stderr)
         records += measured
     if args.results:
         append_records(args.results, records)
