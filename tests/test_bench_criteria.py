@@ -46,6 +46,12 @@ def test_the_floor_is_half_the_layer_count_ideal_gain():
     assert criteria.sharing_violations([baseline, parallel_record(3, 2.8, [2.6, 3.0])], 8, 4) == []
     for interval in ([0.9, 1.1], [1.9, 3.0], None):  # no sharing, too wide to tell, no interval
         assert len(criteria.sharing_violations([baseline, parallel_record(3, 1.0, interval)], 8, 4)) == 1
+    # the case the old band (0.75 x layer-count ideal .. 1.25 x FLOPs ideal) let through: 2 tasks sharing
+    # 1 of 12 layers (ideal 24 / 23 = 1.043), measured at 1.0, no sharing at all
+    no_sharing = parallel_record(1, 1.0, [0.99, 1.01])
+    assert 0.75 * 24 / 23 <= 1.0  # inside the old band
+    assert criteria.sharing_violations([baseline, no_sharing], 2, 12) != []
+    assert criteria.sharing_violations([baseline, parallel_record(1, 1.06, [1.04, 1.08])], 2, 12) == []
 
 
 def fork_at_layer_zero(self, input_ids, attention_mask=None):
