@@ -4,7 +4,10 @@
   (``max_memory_allocated``, reset before each phase); on the CPU the sampled malloc heap
   (:class:`adapterdrop.measure.memory.HostPeak`, glibc's bytes in use, a lower bound). Each phase's peak
   is given above what was allocated when the step began (the parameters, the optimizer state and
-  anything else that lives across steps are below that line).
+  anything else that lives across steps are below that line). It also counts the process's minor page
+  faults in each phase (``getrusage``; where the host has it): pages the kernel hands out and zeroes on
+  first touch because the allocator returned freed memory to it, work that neither FLOPs nor the
+  allocator's peak show.
 - :func:`timeline` reads the allocator's events of a profiled step from the trace (``profile_memory``:
   bytes of tensors allocated after every allocation and free, exact; on the CPU torch's CPU allocator),
   relative to the start of the step, with the peak of each phase range.
@@ -32,25 +35,44 @@ TIMELINE_POINTS = 400
 def phase_peaks(step: PhasedStep, device: torch.device) -> dict[str, Any]:
     """Per phase of one step: ``peak_bytes`` above the step's start, and how it was read (``kind``)."""
     phases: dict[str, int] = {}
+    faults: dict[str, int | None] = {}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         start = torch.cuda.memory_allocated(device)
         for phase, run in step.each_phase():
             torch.cuda.reset_peak_memory_stats(device)
+            before = minor_faults()
             run()
             torch.cuda.synchronize(device)
+            faults[phase] = _since(before)
             phases[phase] = torch.cuda.max_memory_allocated(device) - start
         kind = "cuda_max_allocated"
     else:
         start = None
         kind = ""
         for phase, run in step.each_phase():
+            before = minor_faults()
             with HostPeak() as heap:
                 run()
+            faults[phase] = _since(before)
             start = heap.start if start is None else start
             phases[phase] = heap.peak - start
             kind = heap.kind
-    return {"kind": kind, "peak_bytes": phases}
+    return {"kind": kind, "peak_bytes": phases, "minor_page_faults": faults}
+
+
+def minor_faults() -> int | None:
+    """The process's minor page faults so far (None where ``resource`` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _since(before: int | None) -> int | None:
+    now = minor_faults()
+    return None if before is None or now is None else now - before
 
 
 def timeline(trace: Trace, device: torch.device, points: int = TIMELINE_POINTS) -> dict[str, Any]:

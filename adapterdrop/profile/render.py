@@ -413,6 +413,7 @@ def _roofline(profile: dict[str, Any]) -> list[str]:
 def _memory(mem: dict[str, Any]) -> list[str]:
     phases = mem["phases"]
     timeline = mem["timeline"]
+    faults = phases.get("minor_page_faults", {})
     rows = [
         [
             phase,
@@ -420,6 +421,7 @@ def _memory(mem: dict[str, Any]) -> list[str]:
             f"{timeline['phase_peak_bytes'][phase] / 2**20:.1f}"
             if phase in timeline["phase_peak_bytes"]
             else "-",
+            _count(faults.get(phase)),
         ]
         for phase in phases["peak_bytes"]
     ]
@@ -428,9 +430,10 @@ def _memory(mem: dict[str, Any]) -> list[str]:
         "",
         f"Peak of each phase above the step's start, MiB: by `{phases['kind']}` in an unprofiled step, and "
         "from the profiler's allocation events (tensor bytes) in the last profiled step "
-        f"({len(timeline['t_s'])} points of its timeline are in `breakdown.json`).",
+        f"({len(timeline['t_s'])} points of its timeline are in `breakdown.json`); minor page faults: pages "
+        "the kernel zeroed on first touch in that phase (4 KiB each on most Linux hosts).",
         "",
-        *_table(("phase", f"peak ({phases['kind']})", "peak (profiler events)"), rows),
+        *_table(("phase", f"peak ({phases['kind']})", "peak (profiler events)", "minor page faults"), rows),
         "",
     ]
     if "snapshot" in mem:
