@@ -36,15 +36,23 @@ def agree_number(team: Team, item: Timed, threads: int, min_sample_time_s: float
 
 
 def timed_rounds(
-    team: Team, items: Sequence[Timed], numbers: dict[str, int], threads: int, rounds: int
+    team: Team,
+    items: Sequence[Timed],
+    numbers: dict[str, int],
+    threads: int,
+    rounds: int,
+    after_round: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per call of every item, one sample per round (the slowest member's), rounds rotated."""
+    """Seconds per call of every item, one sample per round (the slowest member's), rounds rotated;
+    ``after_round(r)`` is called after round r (1-based), e.g. for progress."""
     by_name = {item.name: item for item in items}
     samples: dict[str, list[float]] = {name: [] for name in by_name}
-    for order in rotations(list(by_name), rounds):
+    for index, order in enumerate(rotations(list(by_name), rounds), start=1):
         for name in order:
             item = by_name[name]
             team.barrier()
             own = sample(item.fn, threads, numbers[name], name).mean if item.fn is not None else 0.0
             samples[name].append(team.max(own))
+        if after_round is not None:
+            after_round(index)
     return samples

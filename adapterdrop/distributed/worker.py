@@ -160,7 +160,10 @@ def run(job: DDPJob) -> None:
         team.barrier()
         cpu_before = own_cpu_seconds()
         with LoadTracker() as tracker:
-            samples = timed_rounds(team, items, numbers, job.threads, job.timing.rounds)
+            rounds = job.timing.rounds
+            samples = timed_rounds(
+                team, items, numbers, job.threads, rounds, lambda r: say(team, f"round {r} of {rounds} done")
+            )
         cpu_used = own_cpu_seconds() - cpu_before
     ranks = team.gather({"host": hostname(), "cpu_s": cpu_used})
     if team.rank == 0:
