@@ -17,7 +17,6 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-from adapterdrop.ideals import layer_count_ideal  # noqa: F401 -- re-exported: moved to adapterdrop.ideals
 from adapterdrop.models.adapters import BANK_IMPLS, AdapterBank, Placement, bottleneck_block
 from adapterdrop.models.encoder import (
     LayerPlugin,
