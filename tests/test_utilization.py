@@ -145,3 +145,22 @@ def test_every_record_carries_achieved_flops_and_mfu(small_cache, fast_timing):
         assert record.mfu == pytest.approx(record.achieved_flops_s / record.peak_flops_s)
         assert record.peak_flops_source.startswith("measured: 64x64 fp32 matmul")
         assert record.launch_bound is None and record.launch["applies"] is False
+
+
+def test_report_plots_mfu_against_batch_size(small_cache, fast_timing, tmp_path):
+    from adapterdrop.report import build_report
+    from adapterdrop.report.plots.utilization import mfu_quartiles
+    from adapterdrop.report.records import ReportRecord
+    from adapterdrop.results import append_records
+
+    results = tmp_path / "results.jsonl"
+    for batch in (1, 2):
+        scenario = Scenario(model="tiny", variant="adapter", phase="infer", batch_size=batch, seq_len=8)
+        append_records(results, measure_group([scenario], fast_timing, baseline="adapter"))
+    summary = build_report([results], tmp_path / "report")
+    assert "utilization" in summary.comparisons_found
+    assert (tmp_path / "report" / "mfu.png").exists()
+    record = ReportRecord.of(measure_group([scenario], fast_timing)[0], "test")
+    low, high = mfu_quartiles(record)
+    per_round = sorted(record.flops_step / t / record.peak_flops_s for t in record.time_samples_s)
+    assert per_round[0] <= low <= high <= per_round[-1]

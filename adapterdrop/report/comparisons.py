@@ -25,6 +25,7 @@ from adapterdrop.report.plots.fusion import draw_fusion
 from adapterdrop.report.plots.memory import draw_memory
 from adapterdrop.report.plots.parallel import draw_parallel
 from adapterdrop.report.plots.speedup import draw_inference, draw_training
+from adapterdrop.report.plots.utilization import draw_mfu
 from adapterdrop.report.records import ReportRecord, group_by
 
 Records = list[ReportRecord]
@@ -107,6 +108,13 @@ def _devices(records: Records) -> Records:
     return [r for members in cells.values() if len({m.series for m in members}) > 1 for r in members]
 
 
+def _utilization(records: Records) -> Records:
+    """Measured records with an MFU whose variant was measured at two batch sizes or more (a curve)."""
+    with_mfu = [r for r in records if r.measured and r.mfu is not None]
+    curves = group_by(with_mfu, "series", "phase", "model", "seq_len", "variant")
+    return [r for members in curves.values() if len({m.batch_size for m in members}) > 1 for r in members]
+
+
 def _single_process(select: Callable[[Records], Records]) -> Callable[[Records], Records]:
     """``select`` over the records of single-process runs (data-parallel ones have their own comparison)."""
     return lambda records: select([r for r in records if not data_parallel.is_data_parallel(r)])
@@ -168,6 +176,14 @@ COMPARISONS: tuple[Comparison, ...] = (
         "the same scenarios measured on more than one device or dtype",
         _single_process(_devices),
         draw_devices,
+    ),
+    Comparison(
+        "utilization",
+        "mfu",
+        "Utilisation: MFU against batch size",
+        "records with `mfu` (achieved / peak FLOP/s) of a variant measured at two batch sizes or more",
+        _single_process(_utilization),
+        draw_mfu,
     ),
     Comparison(
         "data-parallel",
