@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from adapterdrop.report.names import sort_key
 from adapterdrop.results import latest_runs, load_records
@@ -35,6 +35,7 @@ _SERIES_FIELDS: tuple[tuple[str, str], ...] = (
     ("git_commit", "commit {:.7}"),
 )
 _RECORD_FIELDS = tuple(f.name for f in fields(Record))
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -154,12 +155,13 @@ def _supersessions(kept: list[ReportRecord], superseded: list[ReportRecord]) -> 
     ]
 
 
-def group_by(records: Iterable[Record], *by: str | Callable[[Any], Any]) -> dict[tuple[Any, ...], list[Any]]:
-    """Records grouped by the values of ``by`` (attribute names or functions of a record), keys sorted."""
-    groups: dict[tuple[Any, ...], list[Any]] = {}
-    for record in records:
-        key = tuple(f(record) if callable(f) else getattr(record, f) for f in by)
-        groups.setdefault(key, []).append(record)
+def group_by(items: Iterable[T], *by: str | Callable[[T], Any]) -> dict[tuple[Any, ...], list[T]]:
+    """Items (records, ratios) grouped by the values of ``by`` (attribute names or functions of an item),
+    keys sorted."""
+    groups: dict[tuple[Any, ...], list[T]] = {}
+    for item in items:
+        key = tuple(f(item) if callable(f) else getattr(item, f) for f in by)
+        groups.setdefault(key, []).append(item)
     return dict(sorted(groups.items(), key=lambda item: tuple(sort_key(v) for v in item[0])))
 
 
