@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from adapterdrop.regress.stats import mann_whitney_greater, relative_change
+from adapterdrop.regress.stats import mann_whitney_greater, relative_change, u_statistic
 
 OK = "ok"
 IMPROVED = "improved"
@@ -107,8 +107,13 @@ class ShiftRule:
         change = relative_change(statistics.median(a), statistics.median(b))
         slower = mann_whitney_greater(a, b)
         faster = mann_whitney_greater(b, a)
+        u = f"U = {u_statistic(a, b):g} of {len(a) * len(b)}"
         if slower < self.alpha and change > self.min_effect:
-            return Outcome(REGRESSION, change, f"p = {slower:.4f} < {self.alpha} (one-sided, B slower)")
+            return Outcome(
+                REGRESSION, change, f"{u}, p = {slower:.4f} < {self.alpha:.4f} (one-sided, B slower)"
+            )
         if faster < self.alpha and -change > self.min_effect:
-            return Outcome(IMPROVED, change, f"p = {faster:.4f} < {self.alpha} (one-sided, B faster)")
-        return Outcome(OK, change, f"p = {slower:.4f} (one-sided, B slower)")
+            return Outcome(
+                IMPROVED, change, f"{u}, p = {faster:.4f} < {self.alpha:.4f} (one-sided, B faster)"
+            )
+        return Outcome(OK, change, f"{u}, p = {slower:.4f} (one-sided, B slower; level {self.alpha:.4f})")

@@ -10,7 +10,6 @@ ties. The count is a dynamic programme over (group size, rank sum), instant for 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 
 
@@ -73,8 +72,3 @@ def separation(first: Sequence[float], second: Sequence[float]) -> float:
     """
     (low_a, high_a), (low_b, high_b) = first, second
     return max(0.0, low_b / high_a - 1, low_a / high_b - 1)
-
-
-def median_or_none(values: Sequence[float]) -> float | None:
-    """The median of ``values``, or None when there are none."""
-    return statistics.median(values) if values else None
