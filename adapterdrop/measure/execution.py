@@ -278,11 +278,13 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
     model, precision = prepared.model, precision_context(prepared.scenario)
     draws = _draws_of(prepared)
     values = draws.values if draws else ()
-    limit = torch._dynamo.config
-    limit.cache_size_limit = max(limit.cache_size_limit, len(values) + 8)  # one graph per value, and room
+    config = torch._dynamo.config  # one graph per value must fit (raised for the process, never lowered)
+    config.cache_size_limit = max(config.cache_size_limit, len(values) + 8)
 
     if prepared.loss is None:
-        forward = lambda: model(prepared.batch.input_ids)  # noqa: E731 -- returns the logits to compile
+
+        def forward() -> torch.Tensor:
+            return model(prepared.batch.input_ids)  # returned, or the compiler would drop the work
 
         def infer() -> None:
             with torch.inference_mode(), precision():
@@ -292,7 +294,7 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
             with torch.inference_mode(), precision():
                 return {"logits": compiled(forward)}
 
-        step, outputs, setup = infer, infer_outputs, infer
+        step, outputs = infer, infer_outputs
     else:
         loss_fn, optimizer = prepared.loss, prepared.optimizer
 
@@ -315,14 +317,14 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
             optimizer.zero_grad(set_to_none=True)
             return values_out
 
-        step, outputs, setup = train, train_outputs, train
+        step, outputs = train, train_outputs
     snapshot = _Snapshot(prepared.trainable)
     graphs_before, breaks_before = _dynamo_counts()
     started = time.perf_counter()
     for value in values or (None,):
         with _pinned(prepared, value):
             for _ in range(SETUP_CALLS):
-                setup()
+                step()
     setup_s = time.perf_counter() - started
     snapshot.restore(prepared.optimizer)
     graphs_after, breaks_after = _dynamo_counts()
@@ -455,21 +457,14 @@ def _graphed(prepared: PreparedStep) -> PreparedStep:
     setup_s = time.perf_counter() - started
 
     if draws is None:
-        replay = graphs[None].graph.replay
-
-        def step() -> None:
-            replay()
-
-        chosen: Callable[[], _Captured] = lambda: graphs[None]  # noqa: E731
+        step = graphs[None].graph.replay
     else:
 
         def step() -> None:
             graphs[draws.next()].graph.replay()
 
-        chosen = lambda: graphs[draws.next()]  # noqa: E731
-
     def outputs() -> dict[str, torch.Tensor]:
-        captured = chosen()
+        captured = graphs[draws.next() if draws else None]
         captured.graph.replay()
         return {name: tensor.clone() for name, tensor in captured.outputs.items()}
 
