@@ -168,7 +168,9 @@ def register(add: AddCommand) -> None:
         "train each variant data-parallel (DistributedDataParallel through torchrun) at world sizes 1..N; "
         "throughput, scaling efficiency, bytes all-reduced per step, communication time and overlap",
     )
-    ddp.add_argument("--nproc", type=positive_int, help="processes per machine (default: one per listed GPU)")
+    ddp.add_argument(
+        "--nproc", type=positive_int, help="processes per machine (required on the CPU; default: one per GPU)"
+    )
     ddp.add_argument("--nnodes", type=positive_int, default=1, help="machines (default 1)")
     ddp.add_argument(
         "--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of several machines (torchrun's)"
