@@ -226,3 +226,18 @@ def test_eager_is_the_step_prepare_builds():
     eager = scenario()
     prepared = prepare_step(eager, group_context(eager))
     assert prepared.execution is None
+
+
+def test_flops_are_counted_on_the_eager_step_and_captured_memory_is_taken_as_read():
+    """A graph replay runs no aten operator FLOP counting could see, and allocates nothing: the runner
+    counts the FLOPs of the eager step the mode was made from and takes the memory read at capture."""
+    from adapterdrop.measure import runner
+
+    eager = prepare_step(scenario(), group_context(scenario()))
+    read_at_capture = {"peak_memory_bytes": 123, "memory_kind": execution.GRAPH_POOL_KIND}
+    made = Execution(mode="cudagraph", eager=eager, setup_s=0.5, outputs=dict, memory=read_at_capture)
+    replayed = dataclasses.replace(eager, step=lambda: None, execution=made)  # what a replay looks like
+    counted = runner._describe(replayed)
+    assert counted["flops_step"] == runner._describe(eager)["flops_step"] > 0
+    runner._memory(replayed, counted)
+    assert counted["peak_memory_bytes"] == 123 and counted["memory_kind"] == execution.GRAPH_POOL_KIND

@@ -48,6 +48,7 @@ import itertools
 import random
 import time
 import types
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,11 +265,17 @@ def _cache_entries(code: types.CodeType) -> int:
     return len(_debug_get_cache_entry_list(code))
 
 
-def _dynamo_counts() -> tuple[int, int]:
-    """(graphs dynamo compiled, graph breaks) in this process so far."""
+def _compile_counts() -> Counter:
+    """What the compiler did in this process so far: graphs dynamo built, graph breaks, and inductor's
+    on-disk cache hits and misses (a hit skips code generation, so setup seconds depend on it)."""
     from torch._dynamo.utils import counters
 
-    return counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
+    return Counter(
+        graphs=counters["stats"]["unique_graphs"],
+        graph_breaks=sum(counters["graph_break"].values()),
+        inductor_cache_hits=counters["inductor"]["fxgraph_cache_hit"],
+        inductor_cache_misses=counters["inductor"]["fxgraph_cache_miss"],
+    )
 
 
 def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
@@ -319,7 +326,7 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
 
         step, outputs = train, train_outputs
     snapshot = _Snapshot(prepared.trainable)
-    graphs_before, breaks_before = _dynamo_counts()
+    before = _compile_counts()
     started = time.perf_counter()
     for value in values or (None,):
         with _pinned(prepared, value):
@@ -327,7 +334,8 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
                 step()
     setup_s = time.perf_counter() - started
     snapshot.restore(prepared.optimizer)
-    graphs_after, breaks_after = _dynamo_counts()
+    counts = _compile_counts()
+    counts.subtract(before)
 
     def entries() -> int:
         return _cache_entries(entry.__code__)
@@ -338,13 +346,7 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
         setup_s=setup_s,
         outputs=outputs,
         draws=values,
-        info={
-            "compile_mode": mode,
-            "backend": "inductor",
-            "graphs": graphs_after - graphs_before,
-            "graph_breaks": breaks_after - breaks_before,
-            "setup_calls": SETUP_CALLS,
-        },
+        info={"compile_mode": mode, "backend": "inductor", **counts, "setup_calls": SETUP_CALLS},
         compiled_entries=entries,
         entries_after_setup=entries(),
     )

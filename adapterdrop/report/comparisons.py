@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from adapterdrop.report import data_parallel
+from adapterdrop.report import data_parallel, execution
 from adapterdrop.report.names import family, option
 from adapterdrop.report.plots.devices import draw_devices
 from adapterdrop.report.plots.efficiency import draw_efficiency
@@ -192,5 +192,13 @@ COMPARISONS: tuple[Comparison, ...] = (
         "records of `adapterdrop ddp` (DistributedDataParallel; a `backend` in the scenario)",
         data_parallel.select,
         data_parallel.draw,
+    ),
+    Comparison(
+        "execution",
+        "execution_modes",
+        "Execution modes: step time per variant eager, compiled and with CUDA graphs",
+        "the same cells measured in more than one execution mode (`--exec eager --exec compile`)",
+        _single_process(execution.select),
+        execution.draw,
     ),
 )

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from adapterdrop.report import data_parallel
+from adapterdrop.report import data_parallel, execution
 from adapterdrop.report.collect import ReportData
 from adapterdrop.report.comparisons import COMPARISONS, Comparison
 from adapterdrop.report.format import MISSING, fixed, gflops, interval, mib, ms, percent, times
@@ -412,7 +412,8 @@ def render(data: ReportData, figures: dict[str, list[Path]], out_dir: Path) -> s
     lines = ["# AdapterDrop efficiency report", "", *_sources(data)]
     single = [r for r in shown if not data_parallel.is_data_parallel(r)]  # the paper's are single processes
     lines += _environment(shown) + _paper(single) + _plots(figures, out_dir) + _missing(data.missing)
-    lines += _summary_tables(shown) + data_parallel.table(shown) + _memory_tables(shown)
+    lines += _summary_tables(shown) + data_parallel.table(shown) + execution.table(single)
+    lines += _memory_tables(shown)
     lines += _superseded(data.loaded) + _unpaired(data.unpaired) + _left_out(data.left_out)
     lines += _not_measured(shown)
     return "\n".join(lines).rstrip() + "\n"

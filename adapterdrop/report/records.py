@@ -2,9 +2,9 @@
 
 The report never measures: everything it shows comes from the records loaded here, typed as
 :class:`ReportRecord` (a :class:`adapterdrop.scenario.Record` plus what the report knows about it). Records
-are told apart by their environment (host, device, dtype, threads, library versions, commit); each
-environment is a *series*, labelled by the facts in which the environments differ (an empty label when
-all records share one).
+are told apart by their environment (host, device, dtype, execution mode, threads, library versions,
+commit); each environment is a *series*, labelled by the facts in which the environments differ (an empty
+label when all records share one).
 
 Per series and comparison group, one whole run is kept (:func:`adapterdrop.results.latest_runs`: the
 latest run holding every scenario of the group), so that no ratio is ever built from records of two
@@ -29,6 +29,7 @@ _SERIES_FIELDS: tuple[tuple[str, str], ...] = (
     ("device", "{}"),
     ("device_name", "{}"),
     ("dtype", "{}"),
+    ("exec", "{}"),
     ("threads", "{} threads"),
     ("torch", "torch {}"),
     ("transformers", "transformers {}"),
@@ -96,9 +97,10 @@ class Loaded:
 
 
 def env_of(record: Record) -> dict[str, Any]:
-    """A record's environment: its ``env`` block plus the scenario's device, dtype, precision, threads."""
+    """A record's environment: its ``env`` block plus the scenario's device, dtype, precision, threads and
+    execution mode."""
     env = dict(record.env or {})
-    for name in ("device", "dtype", "precision", "threads"):
+    for name in ("device", "dtype", "precision", "threads", "exec"):
         env[name] = getattr(record, name)
     return env
 
