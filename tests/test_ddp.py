@@ -78,6 +78,7 @@ def test_counted_bytes_equal_the_trainable_parameter_bytes_and_ddps_buckets(laun
         assert record.comm_bytes_per_step == record.params_trainable * fp32, record.variant
         assert record.ddp["expected_bytes_per_step"] == record.comm_bytes_per_step
         assert sum(record.ddp["ddp_bucket_bytes"]) == record.comm_bytes_per_step  # DDP's own buckets
+        assert len(record.ddp["ddp_bucket_bytes"]) == record.ddp["buckets_per_step"]
     cells = by_cell(records)
     for size in (1, 2):
         full, adapter = cells[(size, "per-draw", "full")], cells[(size, "per-draw", "adapter")]

@@ -97,11 +97,14 @@ def nbytes(params: Sequence[torch.Tensor]) -> int:
 
 
 def ddp_bucket_bytes(wrapper: DistributedDataParallel) -> list[int] | None:
-    """DDP's own bucket sizes in bytes, from its logging data (a private API: None where it is absent)."""
+    """DDP's own bucket sizes in bytes, from its logging data (a private API: None where it is absent):
+    the buckets it rebuilt after its first iteration in the order gradients became ready, once it says so
+    (a few iterations later), else the buckets it was built with."""
     try:
-        sizes = wrapper._get_ddp_logging_data().get("bucket_sizes")
+        data = wrapper._get_ddp_logging_data()
     except (AttributeError, RuntimeError):
         return None
+    sizes = data.get("rebuilt_bucket_sizes") or data.get("bucket_sizes")
     if isinstance(sizes, str):
         return [int(size) for size in re.findall(r"\d+", sizes)]
     return list(sizes) if isinstance(sizes, list | tuple) else None
