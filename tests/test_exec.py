@@ -207,7 +207,6 @@ def test_every_step_compiles_its_own_entry():
 def test_recompilations_are_counted_beyond_one_graph_per_draw_and_make_a_late_one_noisy():
     entries = [2]
     made = Execution(
-        mode="compile",
         eager=None,
         setup_s=1.0,
         outputs=dict,
@@ -235,7 +234,7 @@ def test_flops_are_counted_on_the_eager_step_and_captured_memory_is_taken_as_rea
 
     eager = prepare_step(scenario(), group_context(scenario()))
     read_at_capture = {"peak_memory_bytes": 123, "memory_kind": execution.GRAPH_POOL_KIND}
-    made = Execution(mode="cudagraph", eager=eager, setup_s=0.5, outputs=dict, memory=read_at_capture)
+    made = Execution(eager=eager, setup_s=0.5, outputs=dict, memory=read_at_capture)
     replayed = dataclasses.replace(eager, step=lambda: None, execution=made)  # what a replay looks like
     counted = runner._describe(replayed)
     assert counted["flops_step"] == runner._describe(eager)["flops_step"] > 0

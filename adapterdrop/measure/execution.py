@@ -80,12 +80,13 @@ _ENTRIES = itertools.count()
 class Execution:
     """How a non-eager step was made; what the harness reads from it.
 
-    ``eager`` is the eager step it was made from (same model; FLOPs are counted on it). ``outputs()`` runs
-    one step of this mode and returns what it computed (see :func:`step_outputs`). ``memory`` holds the
-    record's memory fields where they were read at capture (cudagraph), else None (probe the step).
+    ``eager`` is the eager step it was made from (same model; FLOPs are counted on it). ``setup_s`` is the
+    seconds spent compiling or capturing (the setup steps included). ``outputs()`` runs one step of this
+    mode and returns what it computed (see :func:`step_outputs`). ``memory`` holds the record's memory
+    fields where they were read at capture (cudagraph), else None (probe the step). ``compiled_entries()``
+    counts the graphs dynamo holds for the step's entry (compile only).
     """
 
-    mode: str
     eager: PreparedStep
     setup_s: float
     outputs: Callable[[], dict[str, torch.Tensor]]
@@ -341,7 +342,6 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
         return _cache_entries(entry.__code__)
 
     execution = Execution(
-        mode=prepared.scenario.exec,
         eager=prepared,
         setup_s=setup_s,
         outputs=outputs,
@@ -473,7 +473,6 @@ def _graphed(prepared: PreparedStep) -> PreparedStep:
     optimizer_bytes = optimizer_state_bytes(optimizer)
     values = draws.values if draws else ()
     execution = Execution(
-        mode=prepared.scenario.exec,
         eager=prepared,
         setup_s=setup_s,
         outputs=outputs,
