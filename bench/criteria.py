@@ -27,7 +27,8 @@ def sharing_floor(tasks: int, dropped: int, layers: int) -> float:
 
 def sharing_violations(records: Sequence[Record], tasks: int, layers: int) -> list[str]:
     """One line per variant of a parallel group (``records[0]`` is K = 0) whose interval does not lie
-    above :func:`sharing_floor`; empty when every variant shows its sharing."""
+    above :func:`sharing_floor` (with the record's noise reasons, e.g. a loaded machine, to say why);
+    empty when every variant shows its sharing."""
     violations = []
     for record in records[1:]:
         floor = sharing_floor(tasks, record.variant_info["dropped_layers"], layers)
