@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers_report import ratio_problems
 
 from adapterdrop.results import load_records
 from adapterdrop.scenario import Record
@@ -146,3 +147,5 @@ def test_the_report_draws_scaling_and_volume_and_keeps_ddp_out_of_single_process
     for record in records:
         row = f"| `{record.variant}` | {record.ddp_unused} | {record.world_size} |"
         assert row in text and f"| {record.comm_bytes_per_step} |" in text
+    problems, checked = ratio_problems(text)  # what tests/test_report_committed.py asks of a committed report
+    assert problems == [] and checked >= len(records) // 2

@@ -143,7 +143,9 @@ _HEADER = [
     "median (ms)",
     "IQR (% of median)",
     "samples/s",
+    "baseline median (ms)",
     "speedup [95% CI]",
+    "median at 1 process (ms)",
     "scaling efficiency [95% CI]",
     "bytes/step",
     "comm alone (ms)",
@@ -154,8 +156,10 @@ _HEADER = [
 ]
 
 
-def _row(record: ReportRecord, notes: dict[str, int]) -> list[str]:
+def _row(record: ReportRecord, single: ReportRecord | None, notes: dict[str, int]) -> list[str]:
+    """One table row; ``single`` is the same variant and mode at world size 1 in the same run."""
     ddp = record.ddp or {}
+    reference = record.reference
     if record.is_baseline:
         speedup = "baseline"
     elif record.speedup is None:
@@ -176,7 +180,9 @@ def _row(record: ReportRecord, notes: dict[str, int]) -> list[str]:
         ms(record.time_median_s),
         percent(record.time_iqr_s / record.time_median_s) if record.time_iqr_s is not None else MISSING,
         fixed(record.throughput_samples_s),
+        ms(reference.time_median_s) if reference is not None else MISSING,
         speedup,
+        ms(single.time_median_s) if single is not None else MISSING,
         scaling,
         str(record.comm_bytes_per_step) if record.comm_bytes_per_step is not None else MISSING,
         ms(record.comm_time_s),
@@ -185,6 +191,11 @@ def _row(record: ReportRecord, notes: dict[str, int]) -> list[str]:
         percent(record.comm_overlap) if record.comm_overlap is not None else MISSING,
         verdict,
     ]
+
+
+def _same_run(record: ReportRecord) -> tuple:
+    """What a record shares with its world-size-1 counterpart: series, run, scenario but the world size."""
+    return (record.series, record.run_id, record.ddp_unused, record.variant, record.model, record.batch_size)
 
 
 def table(records: Records) -> list[str]:
@@ -202,6 +213,7 @@ def table(records: Records) -> list[str]:
         "Exposed = median step − median no-comm step; overlap = 1 − exposed / comm alone, clipped to [0, 1].",
         "",
     ]
+    at_one = {_same_run(r): r for r in selected if r.world_size == 1}
     for (series, model, batch, seq_len), members in group_by(
         selected, "series", "model", "batch_size", "seq_len"
     ).items():
@@ -209,6 +221,6 @@ def table(records: Records) -> list[str]:
         rows = sorted(members, key=lambda r: (*_order(r), sort_key(r.world_size)))
         title = f"{model}, batch {batch} per process, sequence {seq_len}" + (f" [{series}]" if series else "")
         lines += [f"### {title}", "", "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
-        lines += ["| " + " | ".join(_row(r, notes)) + " |" for r in rows]
+        lines += ["| " + " | ".join(_row(r, at_one.get(_same_run(r)), notes)) + " |" for r in rows]
         lines += [""] + [f"[{number}] {reason}  " for reason, number in notes.items()] + [""]
     return lines
