@@ -147,5 +147,6 @@ def test_the_report_draws_scaling_and_volume_and_keeps_ddp_out_of_single_process
     for record in records:
         row = f"| `{record.variant}` | {record.ddp_unused} | {record.world_size} |"
         assert row in text and f"| {record.comm_bytes_per_step} |" in text
+    assert text.count("per-draw over find: ") == 2 * len(VARIANTS)  # both modes, both world sizes, one run
     problems, checked = ratio_problems(text)  # what tests/test_report_committed.py asks of a committed report
-    assert problems == [] and checked >= len(records) // 2
+    assert problems == [] and checked >= len(records) // 2 + 2 * len(VARIANTS)

@@ -9,7 +9,8 @@ compare single processes). Here, per (model, per-process batch, sequence length)
   processes, with its 95% interval, 1 = perfect scaling;
 - bytes all-reduced per step per variant (log scale), counted by the communication hook.
 
-:func:`table` writes the same records as markdown: every ratio beside the medians it is made of.
+:func:`table` writes the same records as markdown, every ratio beside the medians it is made of, and for
+a variant measured under both unused-parameter modes in one run the speed of one relative to the other.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from adapterdrop.report.format import MISSING, RATIO_DECIMALS, fixed, interval, 
 from adapterdrop.report.names import sort_key, variant_sort_key
 from adapterdrop.report.plots.fusion import quartiles
 from adapterdrop.report.plots.style import colour, dodge, draw_points, is_result, legend, series_styles
+from adapterdrop.report.ratios import ratio
 from adapterdrop.report.records import ReportRecord, group_by
 
 Records = list[ReportRecord]
@@ -198,6 +200,28 @@ def _same_run(record: ReportRecord) -> tuple:
     return (record.series, record.run_id, record.ddp_unused, record.variant, record.model, record.batch_size)
 
 
+def _modes_compared(members: Records) -> list[str]:
+    """For every variant and world size measured under both unused-parameter modes in one run: the speed
+    of ``per-draw`` relative to ``find`` (find's median / per-draw's), with its 95% interval."""
+    lines = []
+    pairs = group_by(members, "run_id", "world_size", "variant")
+    for pair in pairs.values():
+        modes = {r.ddp_unused: r for r in pair}
+        if {"find", "per-draw"} <= set(modes):
+            find, per_draw = modes["find"], modes["per-draw"]
+            measured = ratio(find, per_draw)
+            verdict = "a result" if measured.is_result else "noisy: not a result"
+            lines.append(
+                f"- `{per_draw.variant}`, {per_draw.world_size} process(es), per-draw over find: "
+                f"{times(measured.value)} {interval(measured.interval, per_draw.schema)} "
+                f"(`find` {ms(find.time_median_s)} ms / `per-draw` {ms(per_draw.time_median_s)} ms; "
+                f"{verdict})"
+            )
+    if not lines:
+        return []
+    return ["Unused-parameter modes (speed of per-draw relative to find, one run):", "", *lines, ""]
+
+
 def table(records: Records) -> list[str]:
     """Markdown: one table per series and (model, batch, length); every ratio beside its medians."""
     selected = select(records)
@@ -223,4 +247,5 @@ def table(records: Records) -> list[str]:
         lines += [f"### {title}", "", "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
         lines += ["| " + " | ".join(_row(r, at_one.get(_same_run(r)), notes)) + " |" for r in rows]
         lines += [""] + [f"[{number}] {reason}  " for reason, number in notes.items()] + [""]
+        lines += _modes_compared(members)
     return lines
