@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from adapterdrop.measure.allocator import hold_host_allocator
 from adapterdrop.measure.flops import step_flops
 from adapterdrop.measure.load import LoadTracker, describe_load
 from adapterdrop.measure.memory import step_memory
@@ -128,6 +129,7 @@ def measure_group(
     if any(s.group != first.group for s in scenarios):
         raise ValueError("measure_group needs scenarios that differ only in their variant")
     device = torch.device(first.device)
+    allocator = hold_host_allocator() if device.type == "cpu" else None  # see measure.allocator
     outcome: dict[str, dict[str, Any]] = {}
     prepared: dict[str, PreparedStep] = {}
     numbers: dict[str, int] = {}
@@ -185,6 +187,7 @@ def measure_group(
                     "ci_target": timing.ci_target,
                     "meets_confidence": measurement.meets_confidence(),
                     "timer": "torch.utils.benchmark.Timer.timeit",
+                    "host_allocator": allocator,
                 },
             }
         )

@@ -82,7 +82,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         "with the profiler on. FLOPs (2 per multiply-add) and bytes moved come from one counted step. "
         "Open the trace(s) in https://ui.perfetto.dev or chrome://tracing: "
         + ", ".join(f"`{variants[n]['trace']}`" for n in names)
-        + ".",
+        + "."
+        + (f" Host allocator: {result['host_allocator']}." if result.get("host_allocator") else ""),
         "",
     ]
     if result["records"]:

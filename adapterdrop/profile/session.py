@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch.utils.benchmark import Timer
 
+from adapterdrop.measure.allocator import hold_host_allocator
 from adapterdrop.measure.env import collect_env
 from adapterdrop.measure.prepare import PreparedStep, group_context, prepare_step
 from adapterdrop.measure.runner import measure_group, now_iso
@@ -89,6 +90,7 @@ def profile_group(group: Group, options: ProfileOptions, out: Path, command: str
     ``breakdown.json`` holds."""
     out.mkdir(parents=True, exist_ok=True)
     first = group.baseline
+    allocator = hold_host_allocator() if torch.device(first.device).type == "cpu" else None
     env = collect_env(first.device, first.threads)
     records = []
     if options.timing is not None:
@@ -107,6 +109,7 @@ def profile_group(group: Group, options: ProfileOptions, out: Path, command: str
         "command": command,
         "created_at": now_iso(),
         "schedule": vars(options.steps),
+        "host_allocator": allocator,
         "baseline": first.variant if len(group.scenarios) > 1 else None,
         "variants": profiles,
         "records": [r.to_dict() for r in records],
