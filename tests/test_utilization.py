@@ -87,7 +87,7 @@ def test_cpu_peak_is_measured_once_then_read_from_the_cache(small_cache, monkeyp
     def no_measuring(*args, **kwargs):
         raise AssertionError("measured again although the cache holds the peak")
 
-    monkeypatch.setattr(utilization, "_median_seconds", no_measuring)
+    monkeypatch.setattr(utilization, "_fastest_seconds", no_measuring)
     assert utilization.measured_cpu_peak("fp32", 1) == first
     source = utilization.device_peak("cpu", "fp32", 1).source
     assert source.startswith("measured: 64x64 fp32 matmul") and str(utilization.cache_path()) in source

@@ -8,12 +8,15 @@ FLOPs count 2 per multiply-add (not MACs). **Peaks** are dense (no structured sp
   ``torch.get_float32_matmul_precision()`` is ``highest``; ``autocast`` runs matrix products in its dtype;
   published peaks assume boost clocks, so an MFU near 1 is out of reach in practice;
 - a CPU's peak is *measured* once, by a large square matrix product (:data:`CPU_PEAK_SIZE`) with the
-  record's thread count and dtype, and cached (:func:`cache_path`) per CPU model, threads, dtype and torch
+  record's thread count and dtype (the fastest call of those timed for :data:`MEASURE_SECONDS`: other
+  processes can only slow a call), and cached (:func:`cache_path`) per CPU model, threads, dtype and torch
   version; the cache keeps when it was measured and the load average then. A peak measured on a busy
-  machine is too low (and every MFU then too high): remeasure with ``adapterdrop profile --measure-peaks``.
+  machine may still be too low (and every MFU then too high): remeasure on an idle machine with
+  ``adapterdrop profile --measure-peaks``.
 
 ``mfu`` = ``flops_step / time_median_s`` / peak. **Bandwidth** (bytes/s, read + written) is measured the
-same way by a large copy (:func:`measured_bandwidth`) for the roofline of :mod:`adapterdrop.profile`.
+same way, by a STREAM-style triad ``a = b + 2c`` over arrays far larger than any cache
+(:func:`measured_bandwidth`), for the roofline of :mod:`adapterdrop.profile`.
 
 **Launch-boundness** (GPU only): a few steps run under ``torch.profiler`` with CUDA activity; per step, the
 share of its wall time in which no kernel of it runs (the GPU idles between kernels, waiting for the CPU to
@@ -44,8 +47,9 @@ from adapterdrop.measure.env import cpu_model
 LAUNCH_BOUND_IDLE_SHARE = 0.5
 #: side of the square matrices whose product measures a CPU's peak
 CPU_PEAK_SIZE = 2048
-#: bytes of the tensor whose copy measures bandwidth: 256 MiB on a CPU, 1 GiB on a GPU
-BANDWIDTH_BYTES = {"cpu": 2**28, "cuda": 2**30}
+#: bytes of each array of the triad that measures bandwidth: 128 MiB on a CPU, 1 GiB on a GPU (far beyond
+#: any cache)
+BANDWIDTH_BYTES = {"cpu": 2**27, "cuda": 2**30}
 #: seconds of timed calls per measurement (torch.utils.benchmark blocked_autorange)
 MEASURE_SECONDS = 2.0
 #: overrides the folder of the peak cache
@@ -159,7 +163,7 @@ def measured_source(entry: dict[str, Any]) -> str:
     """How a cached measurement (:func:`measured_cpu_peak`, :func:`measured_bandwidth`) was made."""
     return (
         f"measured: {entry['method']} on {entry['device']}, {entry['threads']} thread(s), "
-        f"median of {entry['calls']} calls, {entry['measured_at']}, load average {entry['loadavg']:.2f} "
+        f"fastest of {entry['calls']} calls, {entry['measured_at']}, load average {entry['loadavg']:.2f} "
         f"(cached in {cache_path()})"
     )
 
@@ -217,11 +221,13 @@ def _cache_key(what: str, device: torch.device, threads: int, dtype: str) -> str
     return f"{what}|{_device_label(device)}|threads={threads}|{dtype}|torch={torch.__version__}"
 
 
-def _median_seconds(fn: Callable[[], object], threads: int) -> tuple[float, int]:
+def _fastest_seconds(fn: Callable[[], object], threads: int) -> tuple[float, int]:
+    """Seconds of the fastest timed block of calls (per call), and the calls timed: a peak is the best the
+    device does, and another process on the machine can only slow a call down."""
     measurement = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
         min_run_time=MEASURE_SECONDS
     )
-    return measurement.median, len(measurement.times) * measurement.number_per_run
+    return min(measurement.times), len(measurement.times) * measurement.number_per_run
 
 
 def _measure(what: str, device: torch.device, threads: int, dtype: str, remeasure: bool) -> dict[str, Any]:
@@ -235,18 +241,19 @@ def _measure(what: str, device: torch.device, threads: int, dtype: str, remeasur
         n = CPU_PEAK_SIZE if device.type == "cpu" else 8192
         a, b = (torch.randn(n, n, device=device, dtype=torch_dtype) for _ in range(2))
         out = torch.empty(n, n, device=device, dtype=torch_dtype)
-        seconds, calls = _median_seconds(lambda: torch.mm(a, b, out=out), threads)
+        seconds, calls = _fastest_seconds(lambda: torch.mm(a, b, out=out), threads)
         entry: dict[str, Any] = {
             "flops_s": 2 * n**3 / seconds,
             "method": f"{n}x{n} {dtype} matmul (torch.mm)",
         }
     else:
         count = BANDWIDTH_BYTES[device.type] // torch.empty((), dtype=torch_dtype).element_size()
-        src = torch.randn(count, device=device).to(torch_dtype)
-        dst = torch.empty_like(src)
-        seconds, calls = _median_seconds(lambda: dst.copy_(src), threads)
-        size = count * src.element_size()
-        entry = {"bytes_s": 2 * size / seconds, "method": f"copy of {size / 2**20:.0f} MiB (read + write)"}
+        left, right = (torch.randn(count, device=device).to(torch_dtype) for _ in range(2))
+        out = torch.empty_like(left)
+        seconds, calls = _fastest_seconds(lambda: torch.add(left, right, alpha=2.0, out=out), threads)
+        size = count * out.element_size()
+        method = f"triad a = b + 2c over {size / 2**20:.0f} MiB arrays (2 read, 1 written)"
+        entry = {"bytes_s": 3 * size / seconds, "method": method}
     entry.update(
         device=_device_label(device),
         threads=threads,
@@ -274,8 +281,9 @@ def measured_matmul_peak(device: str, dtype: str, threads: int, remeasure: bool 
 
 @functools.cache
 def measured_bandwidth(device: str, threads: int, remeasure: bool = False) -> dict[str, Any]:
-    """A device's copy bandwidth, bytes read + written per second (cache entry ``bytes_s``, ``method``...)."""
-    return _measure("copy", torch.device(device), threads, "fp32", remeasure)
+    """A device's memory bandwidth, bytes read + written per second by a triad (cache entry ``bytes_s``,
+    ``method``, ...)."""
+    return _measure("triad", torch.device(device), threads, "fp32", remeasure)
 
 
 # ---------------------------------------------------------------------------------------- launch-boundness
