@@ -173,6 +173,7 @@ def test_parallel_profile_shows_which_layers_run_once(tmp_path):
     assert [forked[f"layer.{i}"]["copies_in"] for i in range(LAYERS)] == [1, 1, 1, 3]
     assert [forked[f"layer.{i}"]["copies_out"] for i in range(LAYERS)] == [1, 1, 3, 3]
     assert [whole[f"layer.{i}"]["copies_out"] for i in range(LAYERS)] == [3, 3, 3, 3]
+    assert (forked["head"]["copies_in"], forked["head"]["copies_out"]) == (3, None)  # logits are not rows
     assert forked["layer.3"]["forward"]["flops"] == pytest.approx(
         3 * forked["layer.1"]["forward"]["flops"], rel=0.02
     )

@@ -76,9 +76,15 @@ def _first_needing_grad(value: Any) -> torch.Tensor | None:
     return next((t for t in _tensors(value) if t.requires_grad), None)
 
 
-def _rows(value: Any) -> int | None:
+def _rows(value: Any, like: Any = None) -> int | None:
+    """Sequences in the first tensor of ``value`` if it is ``(..., S, H)`` hidden states: the product of all
+    but its last two dims. With ``like`` (the region's arguments), only when its last two dims are those of
+    the first floating tensor there (so logits, ``(T, B, C)``, are not taken for hidden states)."""
     tensor = next(_tensors(value), None)
     if tensor is None or tensor.dim() < 3 or not tensor.is_floating_point():
+        return None
+    reference = next((t for t in _tensors(like) if t.is_floating_point() and t.dim() >= 3), None)
+    if reference is not None and tensor.shape[-2:] != reference.shape[-2:]:
         return None
     return math.prod(tensor.shape[:-2])
 
@@ -115,7 +121,7 @@ class RegionTracer:
                 span.__exit__(None, None, None)
             self._stack.pop()
         region.calls += 1
-        region.rows_in, region.rows_out = _rows(args), _rows(out)
+        region.rows_in, region.rows_out = _rows(args), _rows(out, like=args)
         output = _first_needing_grad(out)
         if output is not None:
             output.register_hook(partial(self._backward_starts, path))
