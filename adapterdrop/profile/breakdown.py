@@ -3,8 +3,8 @@
 Inputs: the regions of a step (:class:`adapterdrop.profile.regions.Region`), the operator counts of one
 step (:mod:`adapterdrop.profile.counting`: FLOPs and bytes per phase, region and operator), the time of
 every range in each profiled step (:meth:`adapterdrop.profile.trace.Trace.range_times`) and the model
-(its parameters). Units: FLOPs (2 per multiply-add), bytes, seconds; every time is a :func:`spread` over
-the profiled steps (median, min, max).
+(its parameters). Units: FLOPs (2 per multiply-add), bytes, seconds; every time is a list with one value
+per profiled step (``time_s``).
 
 - **Per layer** (:func:`layer_rows`): ``embeddings``, ``layer.0`` .. ``layer.L-1``, ``head``, ``loss``, each
   with everything inside it, and ``other`` (what the phase ran outside them), adding up to the phase
@@ -21,9 +21,8 @@ the profiled steps (median, min, max).
 from __future__ import annotations
 
 import re
-import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from torch import nn
@@ -51,14 +50,8 @@ ENCODER = ("embeddings", "attention", "feed-forward", "add & norm")
 PASSES = ("forward", "backward")
 
 
-def spread(values: Sequence[float]) -> dict[str, float]:
-    """``median``, ``min`` and ``max`` of per-step values (seconds)."""
-    values = list(values) or [0.0]
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def _layer_key(name: str) -> tuple[int, int]:
-    order = {"embeddings": (0, 0), "head": (2, 0), "loss": (3, 0), "other": (4, 0)}
+    order = {"embeddings": (0, 0), "head": (2, 0), "loss": (3, 0)}
     if name in order:
         return order[name]
     return (1, int(name.split(".")[1]))

@@ -115,15 +115,9 @@ def profile_group(group: Group, options: ProfileOptions, out: Path, command: str
         "records": [r.to_dict() for r in records],
         "env": env,
     }
-    (out / "breakdown.json").write_text(json.dumps(result, indent=1, default=_jsonable) + "\n")
+    (out / "breakdown.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "breakdown.md").write_text(render_markdown(result), encoding="utf-8")
     return result
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _profile_variant(
