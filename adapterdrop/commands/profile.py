@@ -64,13 +64,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
     out = args.out / folder_name(group)
     print(f"profiling {' vs '.join(reversed(names))} into {out}/ ...", file=sys.stderr)
     try:
-        profile_group(group, options, out, command=command_line(args))
+        profile_group(group, options, out, command=command_line(args), log=_progress)
     except RuntimeError as exc:  # out of memory, a kernel the device lacks: one line, no traceback
         from adapterdrop.measure.runner import one_line
 
         raise AdapterDropError(f"profiling {' vs '.join(reversed(names))} failed: {one_line(exc)}") from None
     print(f"{out / 'breakdown.md'}")
     return 0
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,11 @@ from adapterdrop.profile.trace import Schedule, Trace, record_trace
 from adapterdrop.results import append_records
 from adapterdrop.scenario import Scenario
 
-#: what the trace keeps: every operator, or only the named ranges (small enough to commit)
-TRACE_KINDS = ("ops", "ranges")
-
 
 @dataclass(frozen=True)
 class ProfileOptions:
-    """How to profile: the profiler's schedule, what the trace keeps, the harness timing (None: skip it)."""
+    """How to profile: the profiler's schedule, what the trace keeps (``ops``: every operator; ``ranges``:
+    only the named ranges, small enough to commit), the harness timing (None: skip it)."""
 
     steps: Schedule = field(default_factory=Schedule)
     trace: str = "ops"
@@ -85,15 +84,22 @@ def folder_name(group: Group) -> str:
     return "-".join([names, *settings])
 
 
-def profile_group(group: Group, options: ProfileOptions, out: Path, command: str = "") -> dict[str, Any]:
+def _quiet(message: str) -> None:
+    """The default progress log: says nothing."""
+
+
+def profile_group(
+    group: Group, options: ProfileOptions, out: Path, command: str = "", log: Callable[[str], None] = _quiet
+) -> dict[str, Any]:
     """Profile the variants of ``group`` into the folder ``out`` (see the module docstring); returns what
-    ``breakdown.json`` holds."""
+    ``breakdown.json`` holds. ``log`` receives one line per stage (progress)."""
     out.mkdir(parents=True, exist_ok=True)
     first = group.baseline
     allocator = hold_host_allocator() if torch.device(first.device).type == "cpu" else None
     env = collect_env(first.device, first.threads)
     records = []
     if options.timing is not None:
+        log(f"measuring {', '.join(s.variant for s in group.scenarios)} with the harness")
         records = measure_group(group.scenarios, options.timing, baseline=first.variant, env=env)
         (out / "records.jsonl").unlink(missing_ok=True)
         append_records(out / "records.jsonl", records)
@@ -102,9 +108,10 @@ def profile_group(group: Group, options: ProfileOptions, out: Path, command: str
     with fixed_threads(first.threads):
         context = group_context(first)
         for scenario in group.scenarios:
+            log(f"profiling {scenario.variant}: counting, tracing {options.steps.total} steps, memory")
             prepared = prepare_step(scenario, context)
             profiles[scenario.variant] = _profile_variant(prepared, scenario, options, out, device)
-            del prepared
+            del prepared  # frees this variant's model (full: a copy of the encoder) before the next is built
     result = {
         "command": command,
         "created_at": now_iso(),
