@@ -15,8 +15,10 @@ FLOPs count 2 per multiply-add (not MACs). **Peaks** are dense (no structured sp
   ``adapterdrop profile --measure-peaks``.
 
 ``mfu`` = ``flops_step / time_median_s`` / peak. **Bandwidth** (bytes/s, read + written) is measured the
-same way, by a STREAM-style triad ``a = b + 2c`` over arrays far larger than any cache
-(:func:`measured_bandwidth`), for the roofline of :mod:`adapterdrop.profile`.
+same way, as the fastest of three STREAM-style kernels (``a = b + 2c``, ``a += 2b``, ``a += b·c``; each
+array read once and each result written once counted, as the roofline counts operators) over arrays far
+larger than any cache (:func:`measured_bandwidth`), for the roofline of :mod:`adapterdrop.profile`. A kernel
+with more streams in flight (fused AdamW) can still move bytes faster than this.
 
 **Launch-boundness** (GPU only): a few steps run under ``torch.profiler`` with CUDA activity; per step, the
 share of its wall time in which no kernel of it runs (the GPU idles between kernels, waiting for the CPU to
@@ -47,7 +49,7 @@ from adapterdrop.measure.env import cpu_model
 LAUNCH_BOUND_IDLE_SHARE = 0.5
 #: side of the square matrices whose product measures a CPU's peak
 CPU_PEAK_SIZE = 2048
-#: bytes of each array of the triad that measures bandwidth: 128 MiB on a CPU, 1 GiB on a GPU (far beyond
+#: bytes of each array of the kernels that measure bandwidth: 128 MiB on a CPU, 1 GiB on a GPU (far beyond
 #: any cache)
 BANDWIDTH_BYTES = {"cpu": 2**27, "cuda": 2**30}
 #: seconds of timed calls per measurement (torch.utils.benchmark blocked_autorange)
@@ -248,12 +250,20 @@ def _measure(what: str, device: torch.device, threads: int, dtype: str, remeasur
         }
     else:
         count = BANDWIDTH_BYTES[device.type] // torch.empty((), dtype=torch_dtype).element_size()
-        left, right = (torch.randn(count, device=device).to(torch_dtype) for _ in range(2))
-        out = torch.empty_like(left)
-        seconds, calls = _fastest_seconds(lambda: torch.add(left, right, alpha=2.0, out=out), threads)
-        size = count * out.element_size()
-        method = f"triad a = b + 2c over {size / 2**20:.0f} MiB arrays (2 read, 1 written)"
-        entry = {"bytes_s": 3 * size / seconds, "method": method}
+        a, b, c = (torch.randn(count, device=device).to(torch_dtype) for _ in range(3))
+        size = count * a.element_size()
+        rates, calls = {}, 0
+        for name, (kernel, arrays) in {
+            "a = b + 2c": (lambda: torch.add(b, c, alpha=2.0, out=a), 3),
+            "a += 2b": (lambda: a.add_(b, alpha=2.0), 3),
+            "a += b * c": (lambda: a.addcmul_(b, c, value=0.5), 4),
+        }.items():
+            seconds, timed = _fastest_seconds(kernel, threads)
+            rates[name], calls = arrays * size / seconds, calls + timed
+        best = max(rates, key=rates.__getitem__)
+        listed = ", ".join(f"{name} {rate / 1e9:.1f} GB/s" for name, rate in rates.items())
+        method = f"fastest streaming kernel over {size / 2**20:.0f} MiB arrays: {best} ({listed})"
+        entry = {"bytes_s": rates[best], "method": method}
     entry.update(
         device=_device_label(device),
         threads=threads,
@@ -281,9 +291,9 @@ def measured_matmul_peak(device: str, dtype: str, threads: int, remeasure: bool 
 
 @functools.cache
 def measured_bandwidth(device: str, threads: int, remeasure: bool = False) -> dict[str, Any]:
-    """A device's memory bandwidth, bytes read + written per second by a triad (cache entry ``bytes_s``,
-    ``method``, ...)."""
-    return _measure("triad", torch.device(device), threads, "fp32", remeasure)
+    """A device's memory bandwidth, bytes read + written per second by the fastest streaming kernel (cache
+    entry ``bytes_s``, ``method``, ...)."""
+    return _measure("streams", torch.device(device), threads, "fp32", remeasure)
 
 
 # ---------------------------------------------------------------------------------------- launch-boundness
