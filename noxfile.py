@@ -1,5 +1,5 @@
 """Developer sessions: ``nox -s tests``, ``lint``, ``bench``, ``sweep``, ``report``, ``run``, ``regress``,
-``regress-calibrate``.
+``regress-calibrate``, ``profile``.
 
 Every session installs the package with the torch constraint in ``constraints/cpu.txt`` (the CPU build);
 on a GPU machine point ``ADAPTERDROP_CONSTRAINTS`` at your own constraints file, or set it empty to keep
@@ -77,9 +77,9 @@ def sweep(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """A report from stored results (``nox -s report -- results/quick.jsonl --out reports/quick``)."""
+    """A report from stored results (``nox -s report -- results/quick.jsonl --out results/quick``)."""
     install(session, "test")
-    args = session.posargs or ["results/quick.jsonl", "--out", "reports/quick"]
+    args = session.posargs or ["results/quick.jsonl", "--out", "results/quick"]
     session.run("adapterdrop", "report", *args)
 
 
@@ -88,3 +88,11 @@ def run(session: nox.Session) -> None:
     """The main job: the quick sweep, then its report."""
     install(session, "test")
     session.run("adapterdrop", "run", *session.posargs)
+
+
+@nox.session
+def profile(session: nox.Session) -> None:
+    """A profile (``nox -s profile -- adapterdrop:n=5 --vs adapter --phase train --model bert-base``)."""
+    install(session, "test")
+    args = session.posargs or ["adapterdrop:n=5", "--vs", "adapter", "--phase", "train"]
+    session.run("adapterdrop", "profile", *args)
