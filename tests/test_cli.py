@@ -489,3 +489,24 @@ def test_measure_warns_and_the_sweep_counts_records_measured_under_load(capsys, 
     status, out, err = run(capsys, *argv, "--results", str(results), "--no-progress")
     assert status == 0 and "machine loaded" in err
     assert out.strip() == f"2 record(s) written to {results} (ok 2; 2 noisy, 2 measured under load)"
+
+
+def test_the_measure_table_prints_the_interval_and_why_a_record_is_noisy():
+    from adapterdrop.commands.measure import format_table
+
+    common = dict(model="tiny", phase="infer", batch_size=2, seq_len=8, baseline="full")
+    full = Record.for_scenario(Scenario(variant="full", **common), "ok", time_median_s=0.01, speedup=1.0)
+    adapter = Record.for_scenario(
+        Scenario(variant="adapter", **common),
+        "ok",
+        time_median_s=0.011,
+        speedup=0.909,
+        speedup_ci=[0.85, 0.97],
+        noisy=True,
+        noise=["adapter IQR is 14% of its median (> 10%)"],
+    )
+    full.noisy = False
+    table = format_table([full, adapter])
+    assert "[0.850, 0.970]" in table and "noisy [1]" in table
+    assert table.splitlines()[-1] == "[1] adapter: adapter IQR is 14% of its median (> 10%)"
+    assert table.splitlines()[2].rstrip().endswith("result")

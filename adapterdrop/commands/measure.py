@@ -67,8 +67,16 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
+def _interval(record: Any) -> str:
+    if record.speedup_ci is None:
+        return "-"
+    low, high = record.speedup_ci
+    return f"[{low:.3f}, {high:.3f}]"
+
+
 def format_table(records: Sequence[Any]) -> str:
-    """Records as an aligned text table (ms, samples/s, GFLOPs, MiB)."""
+    """Records as an aligned text table (ms, samples/s, GFLOPs, MiB); a noisy record's verdict names why,
+    in notes under the table."""
     header = (
         "variant",
         "phase",
@@ -79,13 +87,22 @@ def format_table(records: Sequence[Any]) -> str:
         "samples/s",
         "GFLOPs/step",
         "speedup",
+        "95% interval",
         "ideal",
         "efficiency",
         "peak MiB",
         "trainable",
+        "verdict",
     )
     rows = [header]
+    notes: list[str] = []
     for r in records:
+        verdict = "-"
+        if r.status == "ok":
+            verdict = "result"
+            if r.noisy:
+                notes.append(f"[{len(notes) + 1}] {r.variant}: " + "; ".join(r.noise))
+                verdict = f"noisy [{len(notes)}]"
         rows.append(
             (
                 r.variant,
@@ -97,16 +114,18 @@ def format_table(records: Sequence[Any]) -> str:
                 _fmt(r.throughput_samples_s, digits=1),
                 _fmt(r.flops_step, 1e-9, 3),
                 _fmt(r.speedup, digits=3),
+                _interval(r),
                 _fmt(r.ideal_speedup, digits=3),
                 _fmt(r.efficiency, digits=3),
                 _fmt(r.peak_memory_bytes, 1 / 2**20, 1),
                 "-" if r.params_trainable is None else f"{r.params_trainable:,}",
+                verdict,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join([line.rstrip() for line in lines] + notes)
 
 
 def register(add: AddCommand) -> None:
