@@ -85,12 +85,15 @@ def test_measure_prints_a_table_and_appends(capsys, tmp_path):
         *TINY,
     )
     assert status == 0, err
-    header, rule, *rows = out.splitlines()
+    table, _, notes = out.strip().partition("\n\n")
+    header, rule, *rows = table.splitlines()
     assert header.split()[:4] == ["variant", "phase", "device", "status"]
     assert [row.split()[:4] for row in rows] == [
         ["full", "train", "cpu", "ok"],
         ["adapter", "train", "cpu", "ok"],
     ]
+    # two rounds are too few to state a result: the verdict says noisy and the note under the table why
+    assert rows[1].rstrip().endswith("noisy [1]") and notes.startswith("[1] adapter: ")
     assert [json.loads(line)["variant"] for line in results.read_text().splitlines()] == ["full", "adapter"]
 
 

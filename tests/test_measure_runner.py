@@ -83,6 +83,8 @@ def test_robust_adapterdrop_records_the_exact_expectation_over_its_draws(fast_ti
     assert sorted(by_draw) == ["0", "1", "2", "3"]
     assert robust.peak_memory_bytes == max(by_draw.values())  # what a user provisions
     assert robust.peak_memory_expected_bytes == round(sum(by_draw.values()) / 4)
+    # timed over cycles that take every draw once: seconds per step, the exact expectation over the draws
+    assert robust.timing["steps_per_call"] == 4 and records[0].timing["steps_per_call"] == 1
 
 
 def test_memory_counts_weights_optimizer_state_and_gradients():

@@ -79,6 +79,21 @@ def test_interleave_samples_every_callable_each_round_and_drops_failures():
     assert list(errors) == ["bad"]
 
 
+def test_a_call_that_runs_several_steps_is_timed_per_step():
+    config = timing.TimingConfig(rounds=3)
+    samples = timing.interleave(
+        {"cycle": lambda: time.sleep(0.008), "one": lambda: time.sleep(0.002)},
+        {"cycle": 2, "one": 8},
+        1,
+        config,
+        on_error=print,
+        steps={"cycle": 4},
+    )
+    per_step = samples["cycle"].median  # 8 ms per call of 4 steps
+    assert 0.002 <= per_step < 0.004 and len(samples["cycle"].times) == 3
+    assert samples["one"].median >= 0.002
+
+
 def test_rounds_are_added_while_asked_up_to_the_limit():
     asked = []
 

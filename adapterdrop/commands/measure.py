@@ -76,7 +76,7 @@ def _interval(record: Any) -> str:
 
 def format_table(records: Sequence[Any]) -> str:
     """Records as an aligned text table (ms, samples/s, GFLOPs, MiB); a noisy record's verdict names why,
-    in notes under the table."""
+    in numbered notes after a blank line under the table."""
     header = (
         "variant",
         "phase",
@@ -125,7 +125,8 @@ def format_table(records: Sequence[Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join([line.rstrip() for line in lines] + notes)
+    table = "\n".join(line.rstrip() for line in lines)
+    return "\n\n".join([table, "\n".join(notes)]) if notes else table
 
 
 def register(add: AddCommand) -> None:

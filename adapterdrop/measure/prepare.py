@@ -73,6 +73,30 @@ class PreparedStep:
     execution: Execution | None = None
 
     @property
+    def draws(self) -> tuple[int, ...]:
+        """The values a training step of a stochastic variant draws from (empty otherwise)."""
+        return tuple(self.model.draw_values()) if self.loss is not None else ()
+
+    def timed(self) -> tuple[Callable[[], None], int]:
+        """What is timed, and how many steps one call of it runs.
+
+        A deterministic step is timed as it is (one step per call). A stochastic one is timed as a cycle
+        that takes one step per value it draws, each pinned once in ascending order, so a sample's mean
+        step time is the exact expectation over the equally likely draws (as its FLOPs and memory are),
+        not the mean of whichever values the random draws happened to give.
+        """
+        if not self.draws:
+            return self.step, 1
+        model, step, values = self.model, self.step, self.draws
+
+        def cycle() -> None:
+            for value in values:
+                with model.fixed_draw(value):
+                    step()
+
+        return cycle, len(values)
+
+    @property
     def trainable(self) -> list[torch.nn.Parameter]:
         """The parameters the optimizer updates (empty for infer)."""
         return [p for p in self.model.parameters() if p.requires_grad] if self.optimizer else []

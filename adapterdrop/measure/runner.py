@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,6 +133,7 @@ def measure_group(
     outcome: dict[str, dict[str, Any]] = {}
     prepared: dict[str, PreparedStep] = {}
     numbers: dict[str, int] = {}
+    timed: dict[str, tuple[Callable[[], None], int]] = {}
 
     def failed(variant: str, exc: BaseException) -> None:
         prepared.pop(variant, None)
@@ -151,7 +152,10 @@ def measure_group(
                     ready.step()
                 _memory(ready, values)
                 values.update(launch_fields(ready.step, device))
-                numbers[scenario.variant] = calibrate(ready.step, first.threads, timing.min_sample_time_s)
+                timed[scenario.variant] = ready.timed()
+                numbers[scenario.variant] = calibrate(
+                    timed[scenario.variant][0], first.threads, timing.min_sample_time_s
+                )
             except InferenceOnlyError:
                 outcome[scenario.variant] = {"status": "skipped", "error": INFERENCE_ONLY}
                 continue
@@ -161,12 +165,13 @@ def measure_group(
             prepared[scenario.variant] = ready
             outcome[scenario.variant] = values
         measurements = interleave(
-            {name: p.step for name, p in prepared.items()},
+            {name: timed[name][0] for name in prepared},
             numbers,
             first.threads,
             timing,
             on_error=failed,
             more=lambda samples: _needs_more_rounds(samples, baseline, timing.ci_target),
+            steps={name: timed[name][1] for name in prepared},
         )
     for name, measurement in measurements.items():
         outcome[name].update(
@@ -181,6 +186,7 @@ def measure_group(
                 "timing": {
                     "rounds": len(measurement.times),
                     "calls_per_sample": numbers[name],
+                    "steps_per_call": timed[name][1],
                     "min_sample_time_s": timing.min_sample_time_s,
                     "warmup_steps": timing.warmup_steps,
                     "max_rounds": timing.round_limit,

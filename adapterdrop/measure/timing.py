@@ -96,13 +96,16 @@ def interleave(
     config: TimingConfig,
     on_error: Callable[[str, BaseException], None],
     more: Callable[[dict[str, list[float]]], bool] | None = None,
+    steps: Mapping[str, int] | None = None,
 ) -> dict[str, Measurement]:
     """Every callable timed in interleaved, rotated rounds; one merged ``Measurement`` per callable.
 
-    ``config.rounds`` rounds always run; then, while ``more(samples)`` is true (``samples``: seconds per
-    call of every callable, one per round), rounds are added up to ``config.round_limit`` rounds and
-    ``config.time_budget_s`` seconds. A callable that raises is reported through ``on_error(name, exc)``
-    and dropped from later rounds.
+    ``steps[name]`` (default 1) is how many steps one call of ``fns[name]`` runs (a cycle over the draws of
+    a stochastic variant): its ``Measurement`` counts ``number * steps`` steps per sample, so every time it
+    gives is seconds per step. ``config.rounds`` rounds always run; then, while ``more(samples)`` is true
+    (``samples``: seconds per step of every callable, one per round), rounds are added up to
+    ``config.round_limit`` rounds and ``config.time_budget_s`` seconds. A callable that raises is reported
+    through ``on_error(name, exc)`` and dropped from later rounds.
     """
     measured: dict[str, list[Measurement]] = {name: [] for name in fns}
     failed: set[str] = set()
@@ -117,7 +120,9 @@ def interleave(
             if name in failed:
                 continue
             try:
-                measured[name].append(sample(fns[name], num_threads, numbers[name], name))
+                taken = sample(fns[name], num_threads, numbers[name], name)
+                per_step = taken.number_per_run * (steps or {}).get(name, 1)
+                measured[name].append(Measurement(per_step, taken.raw_times, taken.task_spec, taken.metadata))
             except Exception as exc:  # recorded as the variant's status; the others go on
                 failed.add(name)
                 on_error(name, exc)
