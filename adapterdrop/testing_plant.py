@@ -8,18 +8,26 @@ plants one. ``ADAPTERDROP_PLANT`` holds comma-separated items:
   about F times the layer's forward). Only variants with adapters slow down, so their speedup over a
   baseline without adapters (``full``) drops: the ratio gate's case.
 - ``runner:F``: every layer of the shared layer runner (:func:`adapterdrop.models.encoder.run_layer`) ends
-  with busy work lasting F times that layer's forward (planted adapter work excluded). Every variant slows
-  down alike, so no ratio moves: only ``regress --against`` (absolute times, A/B) can see it.
+  with busy work lasting F times that layer's forward (planted adapter work excluded), and its backward,
+  where it has one, with busy work lasting F times that layer's backward. Every variant's layers slow down
+  by the same factor, forward and backward, so no ratio moves beyond what the parts the runner does not
+  run (embeddings, head, loss, the optimizer step) leave: only ``regress --against`` (absolute times, A/B)
+  can see it. A layer whose input needs no gradient (the first layer with adapters, whose input comes from
+  frozen embeddings or layers, and whose backward is only its adapters' weight gradients) gets no backward
+  busy work.
 - ``wide:R``: every adapter bottleneck is R times wider (``bottleneck_size``): parameters, FLOPs and the
   parameter / gradient / optimizer bytes change, which the deterministic checks catch.
 
 The busy work is a loop on the wall clock (``time.perf_counter``), so it adds time in proportion to the
 work it follows, whatever the machine's speed or load, and it allocates nothing, counts no FLOPs and saves
-nothing for backward: a planted slowdown changes time only. On an accelerator the forward's wall time is
-its launch time, so there the plant scales with launch time (it is meant for CPU tests).
+nothing for backward: a planted slowdown changes time only. The backward busy work is timed by two
+identity autograd functions around the layer (one on its output starts the clock when the layer's backward
+begins, one on its input spins when it ends); they return their input as a view and change no gradient.
+On an accelerator the forward's wall time is its launch time, so there the plant scales with launch time
+(it is meant for CPU tests).
 
-Unset (the normal case), :data:`PLANT` is None and each hook costs one ``is None`` test. This module does
-not import torch.
+Unset (the normal case), :data:`PLANT` is None and each hook costs one ``is None`` test. This module
+imports torch only when a ``runner`` plant runs a layer.
 """
 
 from __future__ import annotations
@@ -49,14 +57,17 @@ class Plant:
     def __repr__(self) -> str:
         return f"Plant(adapter={self.adapter}, runner={self.runner}, wide={self.wide})"
 
-    def layer(self, forward: Callable[..., Any], *args: Any) -> Any:
-        """Run one layer's ``forward(*args)``, then busy work for ``runner`` times its time."""
+    def layer(self, forward: Callable[..., Any], module: Any, hidden: Any, *args: Any) -> Any:
+        """Run one layer's ``forward(module, hidden, *args)``, then busy work for ``runner`` times its time;
+        with a ``runner`` plant the layer's backward ends with busy work for ``runner`` times its own time."""
         self._layer_start = time.perf_counter()
         self._spun = 0.0
-        out = forward(*args)
-        if self.runner:
-            spin(self.runner * (time.perf_counter() - self._layer_start - self._spun))
-        return out
+        if not self.runner:
+            return forward(module, hidden, *args)
+        marks = _backward_marks(self.runner)
+        out = forward(module, marks.end(hidden), *args)
+        spin(self.runner * (time.perf_counter() - self._layer_start - self._spun))
+        return marks.start(out)
 
     def adapter_block(self) -> None:
         """At the end of an adapter block: busy work for ``adapter`` times the layer's time so far."""
@@ -75,6 +86,53 @@ def spin(seconds: float) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         pass
+
+
+class _BackwardMarks:
+    """Two identity autograd functions around a layer: ``start`` (on its output) notes when the layer's
+    backward begins, ``end`` (on its input) spins ``factor`` times the seconds since then, when it ends."""
+
+    def __init__(self, factor: float) -> None:
+        import torch
+
+        marks = self
+
+        class Start(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, tensor: Any) -> Any:
+                return tensor.view_as(tensor)
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                marks.began = time.perf_counter()
+                return grad
+
+        class End(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, tensor: Any) -> Any:
+                return tensor.view_as(tensor)
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                if marks.began is not None:
+                    spin(factor * (time.perf_counter() - marks.began))
+                    marks.began = None
+                return grad
+
+        self.began: float | None = None
+        self.start = Start.apply
+        self.end = End.apply
+
+
+_MARKS: dict[float, _BackwardMarks] = {}
+
+
+def _backward_marks(factor: float) -> _BackwardMarks:
+    """The (one, shared) backward marks of a ``runner`` plant of ``factor``: layers run their backward one
+    after another, so one clock serves every layer."""
+    if factor not in _MARKS:
+        _MARKS[factor] = _BackwardMarks(factor)
+    return _MARKS[factor]
 
 
 def parse_plant(text: str) -> Plant | None:

@@ -3,7 +3,8 @@
 Every printed number is a rounded value: ``12.34`` stands for anything in [12.335, 12.345]. A ratio is
 consistent when the interval it stands for overlaps the interval of ratios its printed operands allow
 (interval arithmetic), so the check never fails on rounding and always fails on a ratio that was taken
-from other numbers, like a speedup whose baseline median is not the one printed beside it.
+from other numbers, like a speedup whose baseline median is not the one printed beside it, or a printed
+baseline median that is not the median in the baseline's own row of the same scenario.
 
 Two table layouts are read: the current one (a ``baseline median (ms)`` column beside every speedup, GFLOPs,
 ideal, efficiency and samples/s) and the one before it (the baseline's median in the baseline's own row of
@@ -146,6 +147,13 @@ def _check_row(table: Table, row: dict[str, str]) -> list[str]:
     if speedup is None or median is None or base_median is None:
         return [f"{where}: speedup {speedup_text!r} has no medians beside it"]
     problems = []
+    if "baseline median (ms)" in row and base_row is not None:
+        own = Printed.parse(base_row["median (ms)"])
+        if own is not None and not own.overlaps(base_median):
+            problems.append(
+                f"{where}: baseline median {row['baseline median (ms)']} is not its baseline row's "
+                f"{base_row['median (ms)']}"
+            )
     if not (base_median / median).overlaps(speedup):
         problems.append(
             f"{where}: speedup {speedup_text} but medians give "

@@ -14,6 +14,7 @@ from adapterdrop.distributed.launch import first_error, torchrun_arguments
 from adapterdrop.distributed.records import Measured, build_records
 from adapterdrop.distributed.wrap import StepCount
 from adapterdrop.measure.timing import TimingConfig
+from adapterdrop.measure.utilization import Peak
 
 
 def job(**changes) -> DDPJob:
@@ -152,9 +153,19 @@ def test_records_pair_variants_and_world_sizes_of_one_run():
         measured(planned, 2, "adapter", [0.5, 0.5, 0.5], agree=False),
     ]
     records = build_records(
-        rows, timing=planned.timing, run_id="r", created_at="t", env={}, load={}, launch={"nodes": 1}
+        rows,
+        timing=planned.timing,
+        run_id="r",
+        created_at="t",
+        env={},
+        load={},
+        launch={"nodes": 1},
+        peak=Peak(4000.0, "measured: a test peak"),
     )
     single_full, single_adapter, full, adapter = records
+    # one process's FLOPs per second of its step, against one device's peak
+    assert full.achieved_flops_s == pytest.approx(800.0) and full.mfu == pytest.approx(0.2)
+    assert full.peak_flops_source == "measured: a test peak" and adapter.mfu is None
     assert single_adapter.speedup == 2.0 and single_adapter.ideal_speedup == 2.0
     assert full.scaling_efficiency == pytest.approx(0.8) and full.throughput_samples_s == pytest.approx(3.2)
     assert full.comm_exposed_s == pytest.approx(0.125) and full.comm_overlap == pytest.approx(0.5)

@@ -287,3 +287,29 @@ def test_profile_command_writes_the_folder_and_utilisation(tmp_path, capsys):
         "### Memory",
     ):
         assert heading in markdown
+
+
+def test_gpu_range_times_count_kernels_launched_by_autograds_thread():
+    """On a GPU, backward's kernels are launched by autograd's device thread while the main thread waits
+    in the ``backward`` range: that range's device time holds them (it read zero when only the range's own
+    thread counted)."""
+    from adapterdrop.profile.trace import Trace
+
+    def span(name, tid, ts, dur, cat="user_annotation"):
+        return {"ph": "X", "cat": cat, "name": name, "tid": tid, "ts": ts, "dur": dur}
+
+    def kernel(correlation, tid, launch_ts, ts, dur):
+        args = {"correlation": correlation}
+        return [
+            {**span("cudaLaunchKernel", tid, launch_ts, 1, "cuda_runtime"), "args": args},
+            {**span("gemm", "stream 7", ts, dur, "kernel"), "args": args},
+        ]
+
+    events = [span("ProfilerStep#1", "main", 0, 1000), span("forward", "main", 10, 100)]
+    events += [span("backward", "main", 200, 500), span("layer.1 (backward)", "autograd", 250, 100)]
+    events += kernel(1, "main", 20, 30, 40)  # forward, launched by the main thread
+    events += kernel(2, "autograd", 260, 270, 50) + kernel(3, "autograd", 400, 410, 30)  # backward
+    (times,) = Trace({"traceEvents": events}).range_times()
+    assert times["forward"] == pytest.approx(40e-6)
+    assert times["backward"] == pytest.approx(80e-6)  # both of autograd's kernels
+    assert times["layer.1 (backward)"] == pytest.approx(50e-6)  # the one launched inside it

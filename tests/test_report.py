@@ -208,6 +208,27 @@ def test_the_check_finds_a_speedup_taken_from_another_run(report: ReportSummary)
     )
 
 
+def test_the_check_finds_a_baseline_median_taken_from_another_run(report: ReportSummary) -> None:
+    """A row whose baseline median and speedup agree with each other but not with the baseline's own row
+    (another run's baseline printed beside this run's variant) is found."""
+    text = report.report.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| tiny | train | 2 | 8 | `adapter` |"))
+    cells = row.split(" | ")
+    header = next(line for line in text.splitlines() if "| baseline median (ms) |" in line).split(" | ")
+    column, speedup_column = header.index("baseline median (ms)"), header.index("speedup [95% CI]")
+    median = float(cells[header.index("median (ms)")].strip("* "))
+    # twice the baseline median and the speedup it gives: consistent with each other, not with the
+    # baseline's own row
+    doubled = f"{2 * float(cells[column].strip('* ')):.4g}"
+    speedup = float(doubled) / median
+    ideal = float(cells[header.index("ideal")].strip("*× "))
+    cells[column] = doubled
+    cells[speedup_column] = f"{speedup:.3f}× [0.1, 9.9]"
+    cells[header.index("efficiency")] = f"{speedup / ideal:.3f}"  # the efficiency follows, too
+    problems, _ = ratio_problems(text.replace(row, " | ".join(cells)))
+    assert len(problems) == 1 and "is not its baseline row's" in problems[0]
+
+
 def test_a_rerun_group_is_shown_from_one_run_and_the_other_is_named(results: Path, tmp_path: Path) -> None:
     """A later run of a group that lacks a variant (stored before every run was stored whole) must not lend
     its baseline to the earlier run's variant: the complete run is kept, the other is named."""

@@ -123,6 +123,31 @@ def test_sweep_end_to_end_then_resume(tiny_preset, tmp_path):
     assert results.read_bytes() == before
 
 
+def test_a_file_written_before_the_newer_scenario_fields_still_resumes(tiny_preset, tmp_path, monkeypatch):
+    """A results file of schema 1, whose lines lack every scenario field added since (execution mode,
+    data-parallel fields) and the run ids, and whose keys hash only the fields schema 1 had, resumes: a
+    rerun measures nothing and writes nothing."""
+    import hashlib
+
+    from adapterdrop.scenario import KEY_FIELDS_V1, SCENARIO_FIELDS
+
+    results = tmp_path / "results.jsonl"
+    preset = load_preset(tiny_preset)
+    run_sweep(preset, results)
+    newer = [name for name in SCENARIO_FIELDS if name not in KEY_FIELDS_V1]
+    assert "exec" in newer and "world_size" in newer  # what the key change was for
+    old = []
+    for line in results.read_text().splitlines():
+        data = {k: v for k, v in json.loads(line).items() if k not in newer and k != "run_id"}
+        legacy = json.dumps({k: data[k] for k in KEY_FIELDS_V1}, sort_keys=True, separators=(",", ":"))
+        old.append(json.dumps({**data, "schema": 1, "key": hashlib.sha1(legacy.encode()).hexdigest()}))
+    results.write_text("\n".join(old) + "\n")
+    monkeypatch.setattr(runner, "prepare_step", lambda *a: pytest.fail("a stored scenario was measured"))
+    before = results.read_bytes()
+    assert run_sweep(preset, results) == []
+    assert results.read_bytes() == before
+
+
 def test_a_partly_stored_group_is_measured_again_whole_as_one_new_run(tiny_preset, tmp_path):
     results = tmp_path / "results.jsonl"
     preset = load_preset(tiny_preset)

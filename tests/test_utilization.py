@@ -56,6 +56,7 @@ def test_published_peaks_are_matched_by_device_name(name, label, bf16_tflops):
 
 def test_unknown_gpu_and_gpus_without_bf16_have_no_bf16_peak():
     assert gpu_spec("NVIDIA GeForce RTX 4090") is None
+    assert gpu_spec("NVIDIA L40") is None and gpu_spec("NVIDIA A10G") is None  # not an L4, not an A10
     assert "bf16" not in gpu_spec("Tesla V100-SXM2-16GB").peaks
     assert gpu_spec("Tesla T4").peaks["tf32"] == gpu_spec("Tesla T4").peaks["fp32"]
 

@@ -10,6 +10,9 @@ sizes; see :mod:`adapterdrop.distributed.timing`):
 - ``scaling_efficiency`` (+ ``_ci``): throughput at w / (w x throughput at 1) of the same variant and mode,
   which with a fixed per-process batch is median(step at 1) / median(step at w); 1 is perfect scaling,
   and the step-time ratio against world size 1 is its inverse;
+- ``achieved_flops_s`` and ``mfu`` (+ ``peak_flops_s``, ``peak_flops_source``): one process's step FLOPs
+  over the median step time, against one device's peak (each process runs on its own device), as in a
+  single-process record;
 - ``comm_bytes_per_step``: what the communication hook counted (mean over a stochastic variant's equally
   likely draws); ``ddp.expected_bytes_per_step`` is the reduced parameters' numel x element size and
   ``ddp.ddp_bucket_bytes`` DDP's own buckets, to check it against;
@@ -41,6 +44,7 @@ from adapterdrop.measure.stats import (
     relative_half_width,
 )
 from adapterdrop.measure.timing import TimingConfig
+from adapterdrop.measure.utilization import Peak, utilization_fields
 from adapterdrop.scenario import Record, Scenario
 
 TIMER = "torch.utils.benchmark.Timer.timeit on every rank; a sample is the slowest rank's"
@@ -141,8 +145,10 @@ def build_records(
     launch: dict[str, Any],
     extra_noise: Sequence[str] = (),
     rule: NoiseRule | None = None,
+    peak: Peak | None = None,
 ) -> list[Record]:
-    """One record per measured scenario, in order; ``launch`` (nodes, ranks, hosts) goes into ``ddp``."""
+    """One record per measured scenario, in order; ``launch`` (nodes, ranks, hosts) goes into ``ddp``;
+    ``peak`` is one device's (None: no utilisation fields)."""
     rule = rule or NoiseRule()
     by_cell = {m.cell: m for m in measured}
     loaded = [describe_load(load)] if load.get("loaded") else []
@@ -173,6 +179,8 @@ def build_records(
         timed = _timing_fields(m, timing)
         ddp.update(timed.pop("ddp_timing"))
         values.update(timed)
+        if peak is not None:
+            values.update(utilization_fields(m.facts.get("flops_step"), values.get("time_median_s"), peak))
         step = m.samples["step"]
         reasons = rule.sample_reasons(scenario.variant, step) + loaded + list(extra_noise)
         baseline = by_cell.get((scenario.world_size, scenario.ddp_unused, scenario.baseline))

@@ -45,6 +45,7 @@ from adapterdrop.measure.memory import step_memory
 from adapterdrop.measure.prepare import SEED, GroupContext, PreparedStep, group_context, prepare_step
 from adapterdrop.measure.runner import new_run_id, now_iso, one_line
 from adapterdrop.measure.timing import fixed_threads
+from adapterdrop.measure.utilization import device_peak
 from adapterdrop.results import append_records
 from adapterdrop.scenario import Scenario
 
@@ -190,6 +191,7 @@ def run(job: DDPJob) -> None:
             load=load,
             launch=_launch(team, ranks),
             extra_noise=_oversubscribed(team, job),
+            peak=device_peak(str(team.device), job.dtype, job.threads),  # after timing: a CPU may measure
         )
         append_records(job.results, records)
         say(team, f"{len(records)} record(s) written to {job.results}")

@@ -75,7 +75,8 @@ class GpuSpec:
     """Published dense peaks of one GPU model (FLOP/s per matmul dtype) and its memory bandwidth (B/s)."""
 
     label: str
-    #: matched against ``torch.cuda.get_device_name()``: every word must occur (case-insensitive)
+    #: matched against ``torch.cuda.get_device_name()`` (case-insensitive): the first word is the model,
+    #: a word of the name; each other word begins one
     match: tuple[str, ...]
     peaks: dict[str, float]
     bandwidth: float
@@ -99,9 +100,10 @@ def _spec(
     return GpuSpec(label, match, peaks, bw * _T, _DATASHEETS[label.split()[0]])
 
 
-#: published dense peaks, most specific first (the first spec each of whose words begins a word of the
-#: device name wins); tensor-core figures are half the datasheet's "with sparsity" ones; bandwidth is the
-#: memory's published figure
+#: published dense peaks, most specific first (the first spec whose model, its first word, is a word of the
+#: device name and each of whose other words begins one wins, so an L40 is not taken for an L4 nor an A10G
+#: for an A10); tensor-core figures are half the datasheet's "with sparsity" ones; bandwidth is the memory's
+#: published figure
 GPU_SPECS: tuple[GpuSpec, ...] = (
     _spec("H100 PCIe", ("h100", "pcie"), 51, 378, 756, 2.0),
     _spec("H100 NVL", ("h100", "nvl"), 60, 417.5, 835.5, 3.9),
@@ -124,7 +126,8 @@ def gpu_spec(device_name: str) -> GpuSpec | None:
     """The published spec of the GPU called ``device_name`` (None for a model not in :data:`GPU_SPECS`)."""
     words = device_name.lower().replace("-", " ").split()
     for spec in GPU_SPECS:
-        if all(any(word.startswith(part) for word in words) for part in spec.match):
+        model, *details = spec.match
+        if model in words and all(any(word.startswith(part) for word in words) for part in details):
             return spec
     return None
 

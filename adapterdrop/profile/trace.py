@@ -7,7 +7,8 @@ so its kernels finish inside it.
 
 :class:`Trace` reads it: the active steps (``ProfilerStep#N`` ranges), the time of every named range in
 each step (:meth:`Trace.range_times`; on the CPU the range's wall time, on a GPU the time of the kernels
-launched inside it, joined to their launches by correlation id), and the allocator's memory events.
+launched inside it by any thread, joined to their launches by correlation id), and the allocator's memory
+events.
 Times are seconds.
 """
 
@@ -119,21 +120,20 @@ class Trace:
         return [dict(step) for step in per_step]
 
     def _device_time_within(self) -> Callable[[Span], float]:
-        """A function: span -> summed duration of the kernels launched on its thread within its time."""
-        by_thread: dict[Any, list[tuple[float, float]]] = defaultdict(list)
-        for kernel in self._kernels:
-            by_thread[kernel.launch_tid].append((kernel.launch_ts, kernel.duration))
-        prefix: dict[Any, tuple[list[float], list[float]]] = {}
-        for tid, launches in by_thread.items():
-            launches.sort()
-            times = [ts for ts, _ in launches]
-            sums = [0.0]
-            for _, duration in launches:
-                sums.append(sums[-1] + duration)
-            prefix[tid] = (times, sums)
+        """A function: span -> summed duration of the kernels launched within its time, on any thread.
+
+        Any thread, because backward's kernels are launched by autograd's device thread while the thread
+        that opened the ``backward`` phase range waits in ``loss.backward()``. This assumes what a profiled
+        step does: one thread launches at a time (the main thread in forward and in the optimizer step,
+        autograd's thread in backward), so a window holds only the launches of the work inside it.
+        """
+        launches = sorted((kernel.launch_ts, kernel.duration) for kernel in self._kernels)
+        times = [ts for ts, _ in launches]
+        sums = [0.0]
+        for _, duration in launches:
+            sums.append(sums[-1] + duration)
 
         def within(span: Span) -> float:
-            times, sums = prefix.get(span.tid, ([], [0.0]))
             low = bisect.bisect_left(times, span.start)
             high = bisect.bisect_right(times, span.end)
             return sums[high] - sums[low]

@@ -8,9 +8,16 @@ exactly as CI runs it:
 2. the same with ``ADAPTERDROP_PLANT=adapter:F`` for each F of ``--adapter-levels`` (busy work of F times
    the layer's time in every adapter block, see :mod:`adapterdrop.testing_plant`): a run detects the
    slowdown when a speedup row says ``regression``;
-3. with ``--against-runs`` > 0: ``adapterdrop regress --against HEAD`` untouched (false alarms) and with
-   ``ADAPTERDROP_PLANT=runner:F`` for each F of ``--runner-levels`` (busy work of F times every layer's
-   forward in the shared runner: every variant alike, which only ``--against`` can see).
+3. the same with ``ADAPTERDROP_PLANT=runner:F`` for each F of ``--gate-runner-levels`` (busy work of F
+   times every layer's forward and backward in the shared runner: every variant alike): the ratio gate is
+   blind to it, and this line shows it (its "detected" count should stay near 0);
+4. with ``--against-runs`` > 0: ``adapterdrop regress --against HEAD`` untouched (false alarms) and with
+   ``ADAPTERDROP_PLANT=runner:F`` for each F of ``--runner-levels``, which ``--against`` must see.
+
+A run *fails* when it exits 1 (on an untouched tree: a false alarm); it *detects* a plant when a row of the
+check the plant is meant for (``speedup`` for the gate, ``step time`` for ``--against``) says
+``regression``, so a run failed for another reason (a changed figure, a missing scenario) is not counted
+as a detection.
 
 For each line it reports the runs, how many failed, and the slowdown the runs measured: per run the largest
 slowdown among its rows (the most negative speedup change for the ratio gate, the largest step-time
@@ -47,6 +54,7 @@ class Line:
     plant: str
     runs: int = 0
     failed: int = 0
+    detected: int = 0
     changes: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -55,8 +63,9 @@ class Line:
         measured = (
             f"{statistics.median(changes):+.1%} [{changes[0]:+.1%}, {changes[-1]:+.1%}]" if changes else "-"
         )
-        what = "false alarms" if not self.plant else "detected"
-        return [self.mode, self.plant or "(none)", f"{self.failed}/{self.runs} {what}", measured]
+        failed = f"{self.failed}/{self.runs}" + (" (false alarms)" if not self.plant else "")
+        detected = f"{self.detected}/{self.runs}" if self.plant else "-"
+        return [self.mode, self.plant or "(none)", failed, detected, measured]
 
 
 def _one_run(args: list[str], plant: str, out: Path) -> tuple[int, dict]:
@@ -75,6 +84,11 @@ def _one_run(args: list[str], plant: str, out: Path) -> tuple[int, dict]:
     if done.returncode not in (0, 1):
         data["error"] = (done.stderr.strip().splitlines() or ["no output"])[-1]
     return done.returncode, data
+
+
+def _detects(data: dict, check: str) -> bool:
+    """Whether a row of ``check`` says ``regression``."""
+    return any(row["check"] == check and row["verdict"] == "regression" for row in data.get("rows", []))
 
 
 def _largest_slowdown(data: dict, check: str) -> float | None:
@@ -97,6 +111,8 @@ def run_line(mode: str, args: list[str], plant: str, runs: int, check: str, log)
         line.runs += 1
         if status == 1:
             line.failed += 1
+        if _detects(data, check):
+            line.detected += 1
         if "error" in data:
             line.errors.append(data["error"])
         change = _largest_slowdown(data, check)
@@ -107,11 +123,11 @@ def run_line(mode: str, args: list[str], plant: str, runs: int, check: str, log)
 
 
 def smallest_detected(lines: Sequence[Line], mode: str) -> Line | None:
-    """The planted line of ``mode`` with the smallest measured slowdown that failed in >= 90% of runs."""
+    """The planted line of ``mode`` with the smallest measured slowdown detected in >= 90% of its runs."""
     detected = [
         line
         for line in lines
-        if line.mode == mode and line.plant and line.changes and line.failed >= DETECTION_SHARE * line.runs
+        if line.mode == mode and line.plant and line.changes and line.detected >= DETECTION_SHARE * line.runs
     ]
     return min(detected, key=lambda line: abs(statistics.median(line.changes)), default=None)
 
@@ -120,7 +136,8 @@ def to_markdown(lines: Sequence[Line], command: str) -> str:
     header = [
         "mode",
         "plant (ADAPTERDROP_PLANT)",
-        "runs failed",
+        "runs failed (exit 1)",
+        "runs that detected the plant",
         "largest slowdown per run: median [min, max]",
     ]
     out = [f"`{command}`", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -136,12 +153,21 @@ def to_markdown(lines: Sequence[Line], command: str) -> str:
     return "\n".join(out + (["", "errors:", *errors] if errors else [])) + "\n"
 
 
+def _levels(text: str) -> list[str]:
+    return [level.strip() for level in text.split(",") if level.strip()]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adapterdrop.regress.calibrate", description=__doc__)
     parser.add_argument("--baseline", default="profiles/baselines/ci.json", help="baseline the gate checks")
     parser.add_argument("--runs", type=int, default=10, help="runs per line of the ratio gate (default 10)")
     parser.add_argument(
-        "--adapter-levels", default="0.05,0.1,0.2,0.3", help="F of adapter:F, comma-separated"
+        "--adapter-levels", default="0.05,0.1,0.2,0.4", help="F of adapter:F, comma-separated"
+    )
+    parser.add_argument(
+        "--gate-runner-levels",
+        default="0.2",
+        help="F of runner:F the ratio gate runs to show it is blind to them (comma-separated; empty: skip)",
     )
     parser.add_argument(
         "--against-runs", type=int, default=0, help="runs per line of --against HEAD (default 0: skip)"
@@ -155,13 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     gate = ["--baseline", args.baseline]
     plans = [("gate", gate, "", args.runs, "speedup")]
-    plans += [("gate", gate, f"adapter:{f}", args.runs, "speedup") for f in args.adapter_levels.split(",")]
+    plans += [("gate", gate, f"adapter:{f}", args.runs, "speedup") for f in _levels(args.adapter_levels)]
+    plans += [("gate", gate, f"runner:{f}", args.runs, "speedup") for f in _levels(args.gate_runner_levels)]
     if args.against_runs:
         against = ["--against", "HEAD", "--baseline", args.baseline]
         plans.append(("against", against, "", args.against_runs, "step time"))
         plans += [
             ("against", against, f"runner:{f}", args.against_runs, "step time")
-            for f in args.runner_levels.split(",")
+            for f in _levels(args.runner_levels)
         ]
     lines = [
         run_line(mode, plan_args, plant, runs, check, log) for mode, plan_args, plant, runs, check in plans
