@@ -93,35 +93,36 @@ class _BackwardMarks:
     backward begins, ``end`` (on its input) spins ``factor`` times the seconds since then, when it ends."""
 
     def __init__(self, factor: float) -> None:
-        import torch
-
-        marks = self
-
-        class Start(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx: Any, tensor: Any) -> Any:
-                return tensor.view_as(tensor)
-
-            @staticmethod
-            def backward(ctx: Any, grad: Any) -> Any:
-                marks.began = time.perf_counter()
-                return grad
-
-        class End(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx: Any, tensor: Any) -> Any:
-                return tensor.view_as(tensor)
-
-            @staticmethod
-            def backward(ctx: Any, grad: Any) -> Any:
-                if marks.began is not None:
-                    spin(factor * (time.perf_counter() - marks.began))
-                    marks.began = None
-                return grad
-
+        self.factor = factor
         self.began: float | None = None
-        self.start = Start.apply
-        self.end = End.apply
+        self.start = _identity_calling(self._begin)
+        self.end = _identity_calling(self._spin_since_begun)
+
+    def _begin(self) -> None:
+        self.began = time.perf_counter()
+
+    def _spin_since_begun(self) -> None:
+        if self.began is not None:
+            spin(self.factor * (time.perf_counter() - self.began))
+            self.began = None
+
+
+def _identity_calling(on_backward: Callable[[], None]) -> Callable[[Any], Any]:
+    """An autograd function that returns its input (as a view) and calls ``on_backward`` when the gradient
+    passes back through it, changing nothing."""
+    import torch
+
+    class Identity(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, tensor: Any) -> Any:
+            return tensor.view_as(tensor)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            on_backward()
+            return grad
+
+    return Identity.apply
 
 
 _MARKS: dict[float, _BackwardMarks] = {}

@@ -68,6 +68,8 @@ def test_gradients_agree_across_ranks_and_equal_the_mean_of_their_own(launched):
         assert ddp["grads_max_rank_difference"] <= 1e-5 and ddp["grads_max_mean_difference"] <= 1e-5
         robust = record.variant == "adapterdrop:robust"
         assert ddp["grads_checked_draws"] == (TINY_LAYERS if robust else 1)  # every draw of robust
+        # timed as a cycle over every draw: seconds per step are the exact expectation over the draws
+        assert record.timing["steps_per_call"] == (TINY_LAYERS if robust else 1)
 
 
 def test_counted_bytes_equal_the_trainable_parameter_bytes_and_ddps_buckets(launched):

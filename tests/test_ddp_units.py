@@ -3,6 +3,8 @@ launching, intervals, and records from given samples (the launch itself: tests/t
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from adapterdrop.distributed.intervals import overlap, paired_interval
 from adapterdrop.distributed.job import DDPJob, DDPJobError, default_world_sizes
 from adapterdrop.distributed.launch import first_error, torchrun_arguments
 from adapterdrop.distributed.records import Measured, build_records
+from adapterdrop.distributed.timing import Timed, timed_rounds
 from adapterdrop.distributed.wrap import StepCount
 from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.measure.utilization import Peak
@@ -172,3 +175,24 @@ def test_records_pair_variants_and_world_sizes_of_one_run():
     assert single_full.comm_overlap is None  # nothing travels between processes at world size 1
     assert adapter.status == "error" and "gradients are wrong" in adapter.error
     assert adapter.time_median_s is None and adapter.ddp["grads_agree"] is False
+
+
+class _OneRank:
+    """A team of one: every barrier passes, every max is the rank's own value."""
+
+    def barrier(self) -> None:
+        pass
+
+    def max(self, value: float) -> float:
+        return value
+
+
+def test_timed_rounds_give_seconds_per_step_of_a_cycle():
+    items = [
+        Timed("cycle", 1, lambda: time.sleep(0.008), steps=4),  # 4 steps of 2 ms per call
+        Timed("one", 1, lambda: time.sleep(0.002)),
+    ]
+    samples = timed_rounds(_OneRank(), items, {"cycle": 1, "one": 4}, threads=1, rounds=3)
+    assert len(samples["cycle"]) == len(samples["one"]) == 3
+    assert all(0.002 <= seconds < 0.004 for seconds in samples["cycle"])
+    assert all(seconds >= 0.002 for seconds in samples["one"])

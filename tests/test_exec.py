@@ -129,6 +129,10 @@ def test_cudagraph_on_the_cpu_is_a_plan_time_error():
         with_overrides(preset, devices=["cpu"])
     gpu_exec = load_preset("gpu-exec")
     assert gpu_exec.devices == ("cuda",) and set(gpu_exec.execs) == {"eager", "cudagraph"}
+    targets = load_preset("gpu-exec-targets")  # the short GPU check: 16 groups of two variants
+    assert targets.devices == ("cuda",) and set(targets.execs) == {"eager", "cudagraph"}
+    cells = [(c.baseline, v, b) for c in targets.comparisons for v in c.variants for b in c.batch_sizes]
+    assert len(cells) * len(targets.dtypes) * len(targets.execs) == 16
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:

@@ -125,6 +125,7 @@ def _timing_fields(measured: Measured, timing: TimingConfig) -> dict[str, Any]:
         "timing": {
             "rounds": len(step),
             "calls_per_sample": measured.numbers["step"],
+            "steps_per_call": len(measured.counts),  # a cycle over the draws (one count per draw)
             "calls_per_sample_without_comm": measured.numbers["silent"],
             "calls_per_sample_comm": measured.numbers["comm"],
             "min_sample_time_s": timing.min_sample_time_s,

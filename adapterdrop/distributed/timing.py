@@ -21,11 +21,13 @@ from adapterdrop.measure.timing import calibrate, rotations, sample
 
 @dataclass(frozen=True)
 class Timed:
-    """A named callable of world size ``world_size``; ``fn`` is None on ranks outside it."""
+    """A named callable of world size ``world_size``; ``fn`` is None on ranks outside it; one call runs
+    ``steps`` steps (a cycle over a stochastic variant's draws), and its samples are seconds per step."""
 
     name: str
     world_size: int
     fn: Callable[[], object] | None
+    steps: int = 1
 
 
 def agree_number(team: Team, item: Timed, threads: int, min_sample_time_s: float) -> int:
@@ -43,8 +45,8 @@ def timed_rounds(
     rounds: int,
     after_round: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per call of every item, one sample per round (the slowest member's), rounds rotated;
-    ``after_round(r)`` is called after round r (1-based), e.g. for progress."""
+    """Seconds per step of every item (per call / ``item.steps``), one sample per round (the slowest
+    member's), rounds rotated; ``after_round(r)`` is called after round r (1-based), e.g. for progress."""
     by_name = {item.name: item for item in items}
     samples: dict[str, list[float]] = {name: [] for name in by_name}
     for index, order in enumerate(rotations(list(by_name), rounds), start=1):
@@ -52,7 +54,7 @@ def timed_rounds(
             item = by_name[name]
             team.barrier()
             own = sample(item.fn, threads, numbers[name], name).mean if item.fn is not None else 0.0
-            samples[name].append(team.max(own))
+            samples[name].append(team.max(own) / item.steps)
         if after_round is not None:
             after_round(index)
     return samples

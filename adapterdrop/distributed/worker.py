@@ -149,8 +149,9 @@ def run(job: DDPJob) -> None:
         for scenario in cells:
             dp = steps.get(scenario.key)
             functions = (dp.step, dp.silent_step, dp.comm_only) if dp else (None, None, None)
+            cycle = dp.steps_per_call if dp else 1  # rank 0, which keeps the samples, is in every world size
             items += [
-                Timed(_name(scenario, k), scenario.world_size, f)
+                Timed(_name(scenario, k), scenario.world_size, f, cycle)
                 for k, f in zip(KINDS, functions, strict=True)
             ]
         say(team, f"calibrating {len(items)} callables")

@@ -18,9 +18,14 @@ reduction in the prior iteration"). Two correct ways, ``unused``:
   for the unused part), so a step reduces every trainable parameter.
 - ``per-draw``: one DDP wrapper per value the variant draws, each over the parameters a step with that
   value trains (found once by a probe backward); a step picks the wrapper of its draw. No graph walk, and
-  a step reduces only the adapters it trained. The draws come from one seeded generator, the same on
-  every rank, so all ranks pick the same wrapper in the same step (DDP's collectives must match). A
-  deterministic variant has one draw: per-draw is plain DDP.
+  a step reduces only the adapters it trained. Every rank takes the draws in the same order, so all ranks
+  pick the same wrapper in the same step (DDP's collectives must match). A deterministic variant has one
+  draw: per-draw is plain DDP.
+
+The timed callables (``step``, ``silent_step``, ``comm_only``) run a *cycle*: one step per value the
+variant draws, each pinned once in ascending order (:attr:`DataParallelStep.steps_per_call` steps; one for
+a deterministic variant), so a call's time per step is the exact expectation over the equally likely
+draws, as in a single-process measurement, not the mean of whichever values random draws gave a sample.
 
 (``static_graph=True`` does not apply: the set of used parameters changes from step to step.) Both give
 every parameter the mean of the ranks' gradients, and leave the gradient of a parameter no rank used
@@ -34,7 +39,6 @@ then rejects the next step that leaves it unused.
 from __future__ import annotations
 
 import contextlib
-import random
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +51,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from adapterdrop.distributed.hooks import CommCounter, counting_hook
 from adapterdrop.errors import AdapterDropError
-from adapterdrop.measure.prepare import SEED, PreparedStep
+from adapterdrop.measure.prepare import PreparedStep
 from adapterdrop.variants import VariantModel
 
 #: a draw value; None for a deterministic variant (one draw, nothing pinned)
@@ -145,7 +149,6 @@ class DataParallelStep:
             self.reduced = {value: used_parameters(prepared, value) for value in self.values}
         self.counter = CommCounter(group)
         self._wrappers = {k: self._wrap(params, bucket_cap_mb) for k, params in self.reduced.items()}
-        self._draws = {purpose: random.Random(SEED) for purpose in ("step", "silent", "comm")}
         self._comm_buffers: dict[Draw, list[torch.Tensor]] = {}
 
     def _wrap(self, params: list[nn.Parameter], bucket_cap_mb: int) -> Any:
@@ -173,28 +176,37 @@ class DataParallelStep:
         self.prepared.optimizer.step()
         self.prepared.optimizer.zero_grad(set_to_none=True)
 
+    @property
+    def steps_per_call(self) -> int:
+        """Steps one call of :meth:`step`, :meth:`silent_step` or :meth:`comm_only` runs: one per draw."""
+        return len(self.values)
+
     def step(self) -> None:
-        """One data-parallel training step; a stochastic variant draws its value (same on every rank)."""
-        self._train(self._draws["step"].choice(self.values), silent=False)
+        """A cycle of data-parallel training steps, one per draw value in order (one step for a
+        deterministic variant)."""
+        for value in self.values:
+            self._train(value, silent=False)
 
     def silent_step(self) -> None:
-        """The same step with nothing communicated (each rank keeps, and applies, its own gradients)."""
-        self._train(self._draws["silent"].choice(self.values), silent=True)
+        """The same cycle with nothing communicated (each rank keeps, and applies, its own gradients)."""
+        for value in self.values:
+            self._train(value, silent=True)
 
     def comm_only(self) -> None:
-        """All-reduce the buckets of one step (of a drawn value), nothing else; needs :meth:`count` first."""
-        value = self._draws["comm"].choice(self.values)
-        works = [dist.all_reduce(t, group=self.group, async_op=True) for t in self._comm_buffers[value]]
-        for work in works:
-            work.wait()
+        """All-reduce the buckets of the cycle's steps (one per draw value), nothing else; needs
+        :meth:`count` first."""
+        for value in self.values:
+            works = [dist.all_reduce(t, group=self.group, async_op=True) for t in self._comm_buffers[value]]
+            for work in works:
+                work.wait()
 
     def warm_up(self, steps: int) -> None:
         """Every wrapper's first iteration (DDP fixes its buckets there) with every draw, then ``steps``
-        more steps."""
+        more steps (taking the draws in turn)."""
         for value in self.values:
             self._train(value, silent=False)
-        for _ in range(steps):
-            self.step()
+        for index in range(steps):
+            self._train(self.values[index % len(self.values)], silent=False)
 
     def count(self) -> dict[Draw, StepCount]:
         """One recorded backward per draw value (no optimizer step): what each all-reduces. Also makes the
