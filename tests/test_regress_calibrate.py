@@ -43,9 +43,24 @@ def test_the_smallest_level_detected_in_nine_of_ten_runs_is_named():
         Line("gate", "adapter:0.05", runs=10, failed=9, detected=8, changes=[-0.03] * 10),
         Line("gate", "adapter:0.1", runs=10, failed=9, detected=9, changes=[-0.06] * 10),
         Line("gate", "adapter:0.2", runs=10, failed=10, detected=10, changes=[-0.12] * 10),
+        # the gate's runner line shows it is blind; even detected, it is not the gate's own plant
+        Line("gate", "runner:0.2", runs=10, failed=10, detected=10, changes=[-0.02] * 10),
     ]
     assert smallest_detected(lines, "gate") is lines[2]  # 8 of 10 detections is not enough
     markdown = to_markdown(lines, "python -m adapterdrop.regress.calibrate")
     assert "| gate | (none) | 0/10 (false alarms) | - | -1.0% [-1.0%, -1.0%] |" in markdown
     assert "| gate | adapter:0.05 | 9/10 | 8/10 | -3.0% [-3.0%, -3.0%] |" in markdown
     assert "gate: smallest slowdown detected in at least 90% of runs: adapter:0.1, measured -6.0%" in markdown
+
+
+def test_runs_zero_skips_the_gate_lines(monkeypatch, tmp_path):
+    planned = []
+
+    def run_line(mode, args, plant, runs, check, log):
+        planned.append(mode)
+        return Line(mode, plant, runs=runs)
+
+    monkeypatch.setattr(calibrate, "run_line", run_line)
+    calibrate.main(["--runs", "0", "--against-runs", "1", "--out", str(tmp_path)])
+    assert planned == ["against"] * 4  # untouched and three runner levels
+    assert (tmp_path / "calibration.md").is_file()

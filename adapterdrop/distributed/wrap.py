@@ -7,7 +7,7 @@ optimizer.zero_grad(set_to_none=True)`` with the prepared step's own optimizer (
 Every wrapper reduces through :func:`~adapterdrop.distributed.hooks.counting_hook` (torch's
 ``allreduce_hook``, the mean DDP's built-in reduction computes), so that the same wrapper can count the
 bytes of a step and run the same step without communication (``silent_step``); ``comm_only`` all-reduces
-the step's buckets with nothing else running.
+the buckets of the same steps with nothing else running.
 
 Robust AdapterDrop draws, per batch, how many of the lowest layers run without adapters; the adapters of
 those layers get no gradient in that step, which DDP's default rejects ("Expected to have finished

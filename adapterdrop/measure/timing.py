@@ -130,7 +130,7 @@ def interleave(
 
 
 def per_round(measurement: Measurement) -> list[float]:
-    """Seconds per call of each round's sample, in round order (``Measurement.times``)."""
+    """Seconds per step of each round's sample, in round order (``Measurement.times``)."""
     return list(measurement.times)
 
 
