@@ -64,3 +64,6 @@ def test_runs_zero_skips_the_gate_lines(monkeypatch, tmp_path):
     calibrate.main(["--runs", "0", "--against-runs", "1", "--out", str(tmp_path)])
     assert planned == ["against"] * 4  # untouched and three runner levels
     assert (tmp_path / "calibration.md").is_file()
+    planned.clear()
+    calibrate.main(["--runs", "1", "--adapter-levels", "0.1", "--out", str(tmp_path)])
+    assert planned == ["gate"] * 3  # untouched, adapter:0.1, runner:0.2; --against-runs defaults to 0

@@ -192,17 +192,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     plans = [("gate", gate, "", args.runs, "speedup")]
     plans += [("gate", gate, f"adapter:{f}", args.runs, "speedup") for f in _levels(args.adapter_levels)]
     plans += [("gate", gate, f"runner:{f}", args.runs, "speedup") for f in _levels(args.gate_runner_levels)]
-    if args.against_runs:
-        against = ["--against", "HEAD", "--baseline", args.baseline]
-        plans.append(("against", against, "", args.against_runs, "step time"))
-        plans += [
-            ("against", against, f"runner:{f}", args.against_runs, "step time")
-            for f in _levels(args.runner_levels)
-        ]
+    against = ["--against", "HEAD", "--baseline", args.baseline]
+    plans.append(("against", against, "", args.against_runs, "step time"))
+    plans += [
+        ("against", against, f"runner:{f}", args.against_runs, "step time")
+        for f in _levels(args.runner_levels)
+    ]
     lines = [
         run_line(mode, plan_args, plant, runs, check, log)
         for mode, plan_args, plant, runs, check in plans
-        if runs > 0  # --runs 0 calibrates --against alone
+        if runs > 0  # --runs 0 calibrates --against alone; --against-runs 0 (the default), the gate alone
     ]
     command = "python -m adapterdrop.regress.calibrate " + " ".join(
         argv if argv is not None else sys.argv[1:]
