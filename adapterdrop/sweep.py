@@ -6,12 +6,16 @@ run, and every record of that run is appended (the baseline too): a speedup alwa
 measured, and stored, in the same run. Readers take, per group, the latest run (see
 :func:`adapterdrop.results.latest_runs`). After an out-of-memory result, the larger batch sizes of that
 variant's series are recorded as skipped.
+
+A sweep ends by printing its duty cycle on stderr: seconds of timed steps (``timing.timed_s`` summed over
+the records it measured) over its wall seconds (:func:`duty_cycle`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,7 @@ def run_sweep(
     while other processes loaded the machine is announced on stderr (its records say so too). A results
     file that cannot be written is an error before anything is measured.
     """
+    started = time.perf_counter()
     results_path = Path(results_path)
     check_writable(results_path)
     stored = load_records(results_path, missing_ok=True)
@@ -101,4 +106,18 @@ def run_sweep(
                     oom_at.setdefault(_series(record.scenario), record.batch_size)
             written.extend(records)
             bar.update(len(group.scenarios))
+    if any(r.status == "ok" for r in written):
+        print(duty_cycle(written, time.perf_counter() - started), file=sys.stderr)
     return written
+
+
+def timed_seconds(records: Sequence[Record]) -> float:
+    """Seconds of timed steps the ``ok`` records ran (their ``timing.timed_s``; older records count 0)."""
+    return sum(r.timing.get("timed_s", 0.0) for r in records if r.status == "ok")
+
+
+def duty_cycle(records: Sequence[Record], wall_s: float) -> str:
+    """One line: seconds of timed steps of ``records`` over ``wall_s`` wall seconds, and their ratio."""
+    timed = timed_seconds(records)
+    share = timed / wall_s if wall_s > 0 else 0.0
+    return f"duty cycle: {timed:.1f} s of timed steps in {wall_s:.1f} s wall ({share:.0%})"

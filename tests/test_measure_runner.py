@@ -163,3 +163,37 @@ def test_group_must_share_everything_but_the_variant(fast_timing):
     scenarios = group("infer", ["full"]) + group("infer", ["adapter"], batch_size=4)
     with pytest.raises(ValueError, match="differ only in their variant"):
         runner.measure_group(scenarios, fast_timing)
+
+
+def test_every_step_before_timing_is_a_warm_up_or_the_memory_probe(fast_timing, monkeypatch):
+    """The harness runs warmup_steps + 1 (the memory probe) steps of a variant before timing, and then only
+    timed calls: nothing hidden calibrates or re-warms."""
+    calls: dict[str, int] = {}
+    eager = prepare._eager_step
+
+    def counted(scenario, context):
+        prepared = eager(scenario, context)
+        step = prepared.step
+
+        def step_counted() -> None:
+            calls[scenario.variant] = calls.get(scenario.variant, 0) + 1
+            step()
+
+        prepared.step = step_counted
+        return prepared
+
+    monkeypatch.setattr(prepare, "_eager_step", counted)
+    records = runner.measure_group(group("train", ["full", "adapter"]), fast_timing, baseline="full")
+    for record in records:
+        timed_calls = record.timing["rounds"] * record.timing["calls_per_sample"]
+        assert calls[record.variant] == fast_timing.warmup_steps + 1 + timed_calls
+
+
+def test_records_say_how_long_their_timed_steps_ran(fast_timing):
+    records = runner.measure_group(group("infer", ["full", "adapter"]), fast_timing, baseline="full")
+    for record in records:
+        timing = record.timing
+        expected = sum(record.time_samples_s) * timing["calls_per_sample"] * timing["steps_per_call"]
+        assert timing["timed_s"] == pytest.approx(expected)
+        assert 0 < timing["timed_s"] < timing["group_wall_s"]
+    assert records[0].timing["group_wall_s"] == records[1].timing["group_wall_s"]

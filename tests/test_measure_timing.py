@@ -200,3 +200,17 @@ def test_commit_without_git_comes_from_the_environment(monkeypatch):
         assert env_module.git_state() == ("abc123", None)
     finally:
         env_module.git_state.cache_clear()
+
+
+def test_a_sample_times_every_call_it_runs():
+    calls = []
+    measurement = timing.sample(lambda: calls.append(1), num_threads=1, number=3)
+    assert len(calls) == 3 and measurement.number_per_run == 3  # no untimed warm-up call hidden inside
+    timing.sample(lambda: calls.append(1), num_threads=1, number=3, warmup_calls=2)
+    assert len(calls) == 3 + 5  # asked-for warm-up calls, and only those
+
+
+def test_calls_per_sample_from_seconds_already_measured():
+    assert timing.calls_per_sample(0.03, 0.1) == 4
+    assert timing.calls_per_sample(0.2, 0.1) == 1
+    assert timing.calls_per_sample(0.0, 0.1) >= 1

@@ -47,7 +47,7 @@ from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.measure.utilization import Peak, utilization_fields
 from adapterdrop.scenario import Record, Scenario
 
-TIMER = "torch.utils.benchmark.Timer.timeit on every rank; a sample is the slowest rank's"
+TIMER = "adapterdrop.measure.timing.sample on every rank; a sample is the slowest rank's"
 
 
 @dataclass

@@ -2,8 +2,7 @@
 
 A callable belongs to one world size w (ranks 0..w-1 run it; the others wait). Each sample starts at a
 barrier of all ranks; every member then takes one sample with :func:`adapterdrop.measure.timing.sample`
-(``torch.utils.benchmark.Timer.timeit(number)``: threads fixed, untimed warm calls first, the device
-synchronised) and the sample's seconds per step (per call, divided by the steps a call runs: a cycle over a
+(``number`` calls, threads fixed, the device synchronised, no untimed call inside) and the sample's seconds per step (per call, divided by the steps a call runs: a cycle over a
 stochastic variant's draws) is the *slowest* member's, since a data-parallel step
 ends when its last rank does. Calls per sample are calibrated by every member and the largest count is
 used by all, so that the ranks run the same number of collective steps. Rounds rotate the order as the

@@ -8,7 +8,8 @@ the optimizer step) and the rest, ``activations`` (saved activations, temporarie
 The parts add up to the total by construction (:class:`MemoryParts`).
 
 The transient peak is read by :class:`MemoryTracker` around one step taken after at least one earlier
-step (so the optimizer state exists and is counted as persistent, whatever the number of warm-up steps).
+step (so the optimizer state exists and is counted as persistent, whatever the number of warm-up steps;
+the harness probes after its warm-up steps, so the probe adds one step per variant, see :func:`step_memory`).
 CUDA: the caching allocator's peak counters. CPU: with glibc, the bytes that malloc has handed out and not
 taken back (``mallinfo2``: in-use heap blocks plus mmapped blocks), sampled in a thread, so memory freed by
 an earlier step and reused is not mistaken for nothing; elsewhere the process's resident set size (RSS),
@@ -221,22 +222,28 @@ class GradientBytes:
         self.bytes = sum(self._seen.values())
 
 
-def step_memory(prepared: PreparedStep) -> dict[str, Any]:
+def step_memory(prepared: PreparedStep, *, primed: bool = False) -> dict[str, Any]:
     """The memory fields of a record for a prepared step (see the module docstring), untimed.
 
-    Each reading takes one unprobed step first, then probes one step, so the result does not depend on how
-    many warm-up steps ran. A stochastic variant is probed once per value it draws: the fields describe
-    the value with the largest total (what a user provisions), and ``peak_memory_expected_bytes`` is the
-    mean total over the equally likely values.
+    A probe needs an earlier step, so that the optimizer state exists and counts as persistent: unless
+    ``primed`` (the caller already ran a step, e.g. its warm-up), one unprobed step runs first, so the result
+    does not depend on how many warm-up steps ran. A stochastic variant first takes one unprobed step with its
+    smallest draw (robust AdapterDrop: n=0, which trains every adapter, so every optimizer state exists), then
+    is probed once per value it draws: the fields describe the value with the largest total (what a user
+    provisions), and ``peak_memory_expected_bytes`` is the mean total over the equally likely values.
     """
     model = prepared.model
     params = tensor_bytes(model.parameters())
     draws = model.draw_values() if prepared.loss is not None else ()
+    if draws:
+        with model.fixed_draw(min(draws)):
+            prepared.step()
+    elif not primed:
+        prepared.step()
     readings: dict[int, MemoryParts] = {}
     for value in draws or (0,):  # a deterministic variant ignores fixed_draw: probed once
-        with model.fixed_draw(value):
-            prepared.step()
-            with GradientBytes(prepared.trainable) as grads, MemoryTracker(prepared.device) as tracker:
+        with model.fixed_draw(value), GradientBytes(prepared.trainable) as grads:
+            with MemoryTracker(prepared.device) as tracker:
                 prepared.step()
         optimizer = optimizer_state_bytes(prepared.optimizer)
         readings[value] = MemoryParts.from_step(

@@ -2,10 +2,14 @@
 
 A group shares one frozen encoder and one input batch (:func:`adapterdrop.measure.prepare.group_context`).
 Each variant is prepared (:func:`~adapterdrop.measure.prepare.prepare_step`), its FLOPs are counted
-(:func:`~adapterdrop.measure.flops.step_flops`), it runs its warm-up steps, its memory is read
-(:func:`~adapterdrop.measure.memory.step_memory`), and the number of steps per timing sample is calibrated;
-then all variants are timed in interleaved, rotated rounds (:func:`~adapterdrop.measure.timing.interleave`),
-adding rounds while a speedup's interval is wider than the target. A :class:`~adapterdrop.measure.load.
+(:func:`~adapterdrop.measure.flops.step_flops`), it runs its warm-up steps, each timed, and its memory is
+probed on the step after them (:func:`~adapterdrop.measure.memory.step_memory`); the calls per timing
+sample come from the fastest warm-up step after the first (the first allocates the optimizer state and
+fills the caches), so no extra call calibrates. Then all variants are timed in interleaved, rotated rounds
+(:func:`~adapterdrop.measure.timing.interleave`), adding rounds while a speedup's interval is wider than the
+target. Every record's ``timing`` says how many seconds of timed steps its variant ran (``timed_s``) and the
+group's wall seconds from its first build to its last sample (``group_wall_s``): their ratio over a sweep is
+its duty cycle. A :class:`~adapterdrop.measure.load.
 LoadTracker` reads how busy the machine was around all of it.
 
 Every record of the group carries the same ``run_id``. The speedup of a variant is the baseline's median
@@ -22,6 +26,7 @@ an inference-only variant in a train group as ``skipped``; the other variants of
 from __future__ import annotations
 
 import gc
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -45,11 +50,20 @@ from adapterdrop.measure.stats import (
     ratio_of_medians,
     relative_half_width,
 )
-from adapterdrop.measure.timing import TimingConfig, calibrate, fixed_threads, interleave, per_round
+from adapterdrop.measure.timing import (
+    TimingConfig,
+    calls_per_sample,
+    fixed_threads,
+    interleave,
+    per_round,
+    timed_call,
+)
 from adapterdrop.measure.utilization import device_peak, launch_fields, utilization_fields
 from adapterdrop.scenario import Record, Scenario
 
 INFERENCE_ONLY = "inference-only variant in a train phase"
+#: what a record's ``timing.timer`` says took its samples
+TIMER = "adapterdrop.measure.timing.sample: perf_counter, no untimed calls; torch's Measurement"
 #: longest error message kept in a record (CUDA's out-of-memory advice runs to 600 characters)
 MAX_ERROR_CHARS = 200
 
@@ -95,13 +109,20 @@ def _describe(prepared: PreparedStep) -> dict[str, Any]:
     return {**prepared.counts(), **flops, "optimizer": prepared.optimizer_name, "variant_info": info}
 
 
-def _memory(prepared: PreparedStep, values: dict[str, Any]) -> None:
-    """The step's memory fields: probed, or as read at capture for CUDA graphs."""
+def _memory(prepared: PreparedStep, values: dict[str, Any], primed: bool) -> None:
+    """The step's memory fields: probed (``primed``: a step already ran), or as read at capture for CUDA
+    graphs."""
     captured = prepared.execution.memory if prepared.execution else None
-    memory = dict(captured) if captured else step_memory(prepared)
+    memory = dict(captured) if captured else step_memory(prepared, primed=primed)
     if "memory_by_draw" in memory:
         values["variant_info"]["memory_by_draw"] = memory.pop("memory_by_draw")
     values.update(memory)
+
+
+def _seconds_per_step(warm: list[float], step: Callable[[], None]) -> float:
+    """Seconds of one step for calibration: the fastest warm-up step after the first (the first allocates
+    the optimizer state and fills caches), the only one if one ran, or one timed step if none did."""
+    return min(warm[1:] or warm) if warm else timed_call(step)
 
 
 def _free(device: torch.device) -> None:
@@ -143,18 +164,18 @@ def measure_group(
     with fixed_threads(first.threads):
         peak = device_peak(first.device, first.dtype, first.threads)  # measured once on a CPU, then cached
     with fixed_threads(first.threads), LoadTracker() as load:
+        started = time.perf_counter()
         context = group_context(first)
         for scenario in scenarios:
             try:
                 ready = prepare_step(scenario, context)
                 values = _describe(ready)
-                for _ in range(timing.warmup_steps):
-                    ready.step()
-                _memory(ready, values)
+                warm = [timed_call(ready.step) for _ in range(timing.warmup_steps)]
+                _memory(ready, values, primed=bool(warm))
                 values.update(launch_fields(ready.step, device))
                 timed[scenario.variant] = ready.timed()
-                numbers[scenario.variant] = calibrate(
-                    timed[scenario.variant][0], first.threads, timing.min_sample_time_s
+                numbers[scenario.variant] = calls_per_sample(
+                    _seconds_per_step(warm, ready.step) * timed[scenario.variant][1], timing.min_sample_time_s
                 )
             except InferenceOnlyError:
                 outcome[scenario.variant] = {"status": "skipped", "error": INFERENCE_ONLY}
@@ -173,6 +194,7 @@ def measure_group(
             more=lambda samples: _needs_more_rounds(samples, baseline, timing.ci_target),
             steps={name: timed[name][1] for name in prepared},
         )
+        group_wall_s = time.perf_counter() - started
     for name, measurement in measurements.items():
         outcome[name].update(
             {
@@ -189,10 +211,13 @@ def measure_group(
                     "steps_per_call": timed[name][1],
                     "min_sample_time_s": timing.min_sample_time_s,
                     "warmup_steps": timing.warmup_steps,
+                    "sample_warmup_calls": timing.sample_warmup_calls,
+                    "timed_s": sum(per_round(measurement)) * numbers[name] * timed[name][1],
+                    "group_wall_s": group_wall_s,
                     "max_rounds": timing.round_limit,
                     "ci_target": timing.ci_target,
                     "meets_confidence": measurement.meets_confidence(),
-                    "timer": "torch.utils.benchmark.Timer.timeit",
+                    "timer": TIMER,
                     "host_allocator": allocator,
                 },
             }

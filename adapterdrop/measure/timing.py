@@ -1,10 +1,15 @@
-"""Interleaved timing with ``torch.utils.benchmark``: warm-up, calibration, rounds, median and IQR.
+"""Interleaved timing kept in ``torch.utils.benchmark``'s types: warm-up, calibration, rounds, median, IQR.
 
-Every sample is ``Timer(...).timeit(number)`` with ``num_threads`` fixed: the Timer sets the thread count,
-runs ``max(number // 100, 2)`` untimed calls first (which re-warms caches after another variant ran) and
-synchronises the accelerator before reading the clock. A sample is the mean seconds per call over
-``number`` calls; ``number`` is calibrated once per callable so that a sample lasts at least
-``min_sample_time_s``. Rounds rotate the order (A B C, B C A, C A B, ...) so that drift in the machine
+Every sample runs ``number`` calls of a callable with ``num_threads`` fixed, reads ``time.perf_counter``
+around them and synchronises the accelerator before each reading; it is kept as torch's ``Measurement``
+(with a ``TaskSpec``), whose mean is seconds per call. A sample times every call it makes: no untimed call
+runs inside it. (``torch.utils.benchmark.Timer.timeit(number)`` runs ``max(number // 100, 2)`` untimed calls
+before each sample: with steps longer than ``min_sample_time_s`` that is three steps run for one timed, which
+is where the main job spent most of its time; docs/measurement.md compares the two on the ``quick`` preset.)
+``TimingConfig.sample_warmup_calls`` puts untimed calls back before each sample, to answer with numbers
+whether re-warming after another variant ran changes a ratio. ``number`` is calibrated once per callable,
+from the seconds of the warm-up steps the caller already ran (:func:`calls_per_sample`), so that a sample
+lasts at least ``min_sample_time_s``. Rounds rotate the order (A B C, B C A, C A B, ...) so that drift in the machine
 (thermal state, other load) hits every callable alike, and the samples of one round are taken back to back:
 they are *paired*, which is what the speedup's interval resamples (:mod:`adapterdrop.measure.stats`).
 
@@ -22,7 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.benchmark import Measurement, Timer
+from torch.utils.benchmark import Measurement
+from torch.utils.benchmark.utils.common import TaskSpec, set_torch_threads
 
 from adapterdrop.errors import AdapterDropError
 
@@ -33,7 +39,12 @@ class TimingConfig:
 
     rounds: int = field(default=7, metadata={"help": "interleaved rounds; one sample per callable per round"})
     min_sample_time_s: float = field(default=0.1, metadata={"help": "seconds a sample lasts at least"})
-    warmup_steps: int = field(default=2, metadata={"help": "untimed calls before calibration"})
+    warmup_steps: int = field(
+        default=2, metadata={"help": "untimed steps per variant before timing; the last ones calibrate"}
+    )
+    sample_warmup_calls: int = field(
+        default=0, metadata={"help": "untimed calls before every sample (0: every call run is timed)"}
+    )
     max_rounds: int | None = field(
         default=None,
         metadata={"help": "add rounds up to this many while a speedup interval is wider than ci_target"},
@@ -48,8 +59,10 @@ class TimingConfig:
     def __post_init__(self) -> None:
         if not _is_int(self.rounds) or self.rounds < 1:
             raise AdapterDropError(f"timing rounds must be a positive integer, got {self.rounds!r}")
-        if not _is_int(self.warmup_steps) or self.warmup_steps < 0:
-            raise AdapterDropError(f"warmup_steps must be a non-negative integer, got {self.warmup_steps!r}")
+        for name in ("warmup_steps", "sample_warmup_calls"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise AdapterDropError(f"{name} must be a non-negative integer, got {value!r}")
         if self.max_rounds is not None and (not _is_int(self.max_rounds) or self.max_rounds < self.rounds):
             raise AdapterDropError(f"max_rounds must be an integer >= rounds, got {self.max_rounds!r}")
         for name in ("min_sample_time_s", "ci_target", "time_budget_s"):
@@ -67,19 +80,50 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _timer(fn: Callable[[], object], num_threads: int, label: str = "step") -> Timer:
-    return Timer(stmt="fn()", globals={"fn": fn}, num_threads=num_threads, description=label)
+def _synchronize() -> None:
+    """Wait for the accelerator's queued work (a no-op on the CPU, and before CUDA is first used)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def timed_call(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes, the accelerator synchronised before and after."""
+    _synchronize()
+    start = time.perf_counter()
+    fn()
+    _synchronize()
+    return time.perf_counter() - start
+
+
+def calls_per_sample(seconds_per_call: float, min_sample_time_s: float) -> int:
+    """Calls per sample so that a sample of calls lasting ``seconds_per_call`` each lasts at least
+    ``min_sample_time_s`` seconds."""
+    return max(1, math.ceil(min_sample_time_s / max(seconds_per_call, 1e-9)))
 
 
 def calibrate(fn: Callable[[], object], num_threads: int, min_sample_time_s: float) -> int:
-    """Calls per sample so that one sample lasts at least ``min_sample_time_s`` seconds."""
-    seconds = _timer(fn, num_threads).timeit(1).mean
-    return max(1, math.ceil(min_sample_time_s / seconds))
+    """Calls per sample from one timed call of ``fn`` (for callers with no warm-up seconds of their own)."""
+    with set_torch_threads(num_threads):
+        seconds = timed_call(fn)
+    return calls_per_sample(seconds, min_sample_time_s)
 
 
-def sample(fn: Callable[[], object], num_threads: int, number: int, label: str = "step") -> Measurement:
-    """One timed sample: ``number`` calls of ``fn`` as torch's ``Measurement`` (mean: seconds per call)."""
-    return _timer(fn, num_threads, label).timeit(number)
+def sample(
+    fn: Callable[[], object], num_threads: int, number: int, label: str = "step", warmup_calls: int = 0
+) -> Measurement:
+    """One timed sample: ``number`` calls of ``fn`` as torch's ``Measurement`` (mean: seconds per call),
+    after ``warmup_calls`` untimed calls."""
+    with set_torch_threads(num_threads):
+        for _ in range(warmup_calls):
+            fn()
+        _synchronize()
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        _synchronize()
+        seconds = time.perf_counter() - start
+    spec = TaskSpec(stmt="fn()", setup="pass", num_threads=num_threads, description=label)
+    return Measurement(number, [max(seconds, 1e-9)], spec)
 
 
 def rotations(names: list[str], rounds: int) -> list[list[str]]:
@@ -120,7 +164,7 @@ def interleave(
             if name in failed:
                 continue
             try:
-                taken = sample(fns[name], num_threads, numbers[name], name)
+                taken = sample(fns[name], num_threads, numbers[name], name, config.sample_warmup_calls)
                 per_step = taken.number_per_run * (steps or {}).get(name, 1)
                 measured[name].append(Measurement(per_step, taken.raw_times, taken.task_spec, taken.metadata))
             except Exception as exc:  # recorded as the variant's status; the others go on
