@@ -1,13 +1,13 @@
 """Timing under data parallelism: every rank runs the same callables in the same rotated rounds.
 
-A callable belongs to one world size w (ranks 0..w-1 run it; the others wait). Each sample starts at a
-barrier of all ranks; every member then takes one sample with :func:`adapterdrop.measure.timing.sample`
-(``number`` calls, threads fixed, the device synchronised, no untimed call inside) and the sample's seconds per step (per call, divided by the steps a call runs: a cycle over a
-stochastic variant's draws) is the *slowest* member's, since a data-parallel step
-ends when its last rank does. Calls per sample are calibrated by every member and the largest count is
-used by all, so that the ranks run the same number of collective steps. Rounds rotate the order as the
-single-process runner does (:func:`adapterdrop.measure.timing.rotations`), so the samples of one round are
-paired in time across variants *and* world sizes: that pairing is what the intervals resample.
+A callable belongs to one world size w (ranks 0..w-1 run it; the others wait). Each sample starts at a barrier
+of all ranks; every member then takes one sample with :func:`adapterdrop.measure.timing.sample` (``number``
+calls, threads fixed, the device synchronised, no untimed call inside) and the sample's seconds per step (per
+call, divided by the steps a call runs: a cycle over a stochastic variant's draws) is the *slowest* member's,
+since a data-parallel step ends when its last rank does. Calls per sample are calibrated by every member and
+the largest count is used by all, so that the ranks run the same number of collective steps. Rounds rotate the
+order as the single-process runner does (:func:`adapterdrop.measure.timing.rotations`), so the samples of one
+round are paired in time across variants *and* world sizes: that pairing is what the intervals resample.
 """
 
 from __future__ import annotations

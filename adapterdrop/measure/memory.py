@@ -242,9 +242,12 @@ def step_memory(prepared: PreparedStep, *, primed: bool = False) -> dict[str, An
         prepared.step()
     readings: dict[int, MemoryParts] = {}
     for value in draws or (0,):  # a deterministic variant ignores fixed_draw: probed once
-        with model.fixed_draw(value), GradientBytes(prepared.trainable) as grads:
-            with MemoryTracker(prepared.device) as tracker:
-                prepared.step()
+        with (
+            model.fixed_draw(value),
+            GradientBytes(prepared.trainable) as grads,
+            MemoryTracker(prepared.device) as tracker,
+        ):
+            prepared.step()
         optimizer = optimizer_state_bytes(prepared.optimizer)
         readings[value] = MemoryParts.from_step(
             params, optimizer, grads.bytes, tracker.transient, tracker.kind

@@ -1,21 +1,21 @@
 """Interleaved timing kept in ``torch.utils.benchmark``'s types: warm-up, calibration, rounds, median, IQR.
 
 Every sample runs ``number`` calls of a callable with ``num_threads`` fixed, reads ``time.perf_counter``
-around them and synchronises the accelerator before each reading; it is kept as torch's ``Measurement``
-(with a ``TaskSpec``), whose mean is seconds per call. A sample times every call it makes: no untimed call
-runs inside it. (``torch.utils.benchmark.Timer.timeit(number)`` runs ``max(number // 100, 2)`` untimed calls
-before each sample: with steps longer than ``min_sample_time_s`` that is three steps run for one timed, which
-is where the main job spent most of its time; docs/measurement.md compares the two on the ``quick`` preset.)
+around them and synchronises the accelerator before each reading; it is kept as torch's ``Measurement`` (with
+a ``TaskSpec``), whose mean is seconds per call. A sample times every call it makes: no untimed call runs
+inside it. (``torch.utils.benchmark.Timer.timeit(number)`` runs ``max(number // 100, 2)`` untimed calls before
+each sample: with steps longer than ``min_sample_time_s`` that is three steps run for one timed, which is
+where the main job spent most of its time; docs/measurement.md compares the two on the ``quick`` preset.)
 ``TimingConfig.sample_warmup_calls`` puts untimed calls back before each sample, to answer with numbers
-whether re-warming after another variant ran changes a ratio. ``number`` is calibrated once per callable,
-from the seconds of the warm-up steps the caller already ran (:func:`calls_per_sample`), so that a sample
-lasts at least ``min_sample_time_s``. Rounds rotate the order (A B C, B C A, C A B, ...) so that drift in the machine
+whether re-warming after another variant ran changes a ratio. ``number`` is calibrated once per callable, from
+the seconds of the warm-up steps the caller already ran (:func:`calls_per_sample`), so that a sample lasts at
+least ``min_sample_time_s``. Rounds rotate the order (A B C, B C A, C A B, ...) so that drift in the machine
 (thermal state, other load) hits every callable alike, and the samples of one round are taken back to back:
 they are *paired*, which is what the speedup's interval resamples (:mod:`adapterdrop.measure.stats`).
 
-The samples of a callable are kept as torch's own ``Measurement`` (merged over rounds), so its median, IQR
-and ``meets_confidence`` are torch's. After the first ``rounds`` rounds, more rounds are added while the
-caller says the result is not yet precise enough, up to ``max_rounds`` and ``time_budget_s``.
+The samples of a callable are kept as torch's own ``Measurement`` (merged over rounds), so its median, IQR and
+``meets_confidence`` are torch's. After the first ``rounds`` rounds, more rounds are added while the caller
+says the result is not yet precise enough, up to ``max_rounds`` and ``time_budget_s``.
 """
 
 from __future__ import annotations
