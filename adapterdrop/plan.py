@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from adapterdrop.backends import build_base, build_variant, parse_variant
 from adapterdrop.errors import AdapterDropError, VariantError
 from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.models.presets import max_sequence_length, model_config
@@ -43,7 +44,6 @@ from adapterdrop.scenario import (
     canonical_exec,
     default_precision,
 )
-from adapterdrop.variants import build_base, build_variant, parse_variant
 
 #: where ``load_preset("NAME")`` looks for ``NAME.toml``: the working directory's bench/presets, then the
 #: checkout the package was imported from

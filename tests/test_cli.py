@@ -14,12 +14,12 @@ import torch
 from conftest import REPO
 
 from adapterdrop import plan
+from adapterdrop.backends import list_variants
 from adapterdrop.cli import main
 from adapterdrop.measure import load, runner
 from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.results import append_records
 from adapterdrop.scenario import Record, Scenario
-from adapterdrop.variants import list_variants
 
 TINY = [
     "--model",

@@ -13,13 +13,13 @@ import pytest
 import torch
 from helpers_models import tiny_config
 
+from adapterdrop.backends import build_base, build_variant
 from adapterdrop.cli import main
 from adapterdrop.measure import execution
 from adapterdrop.measure.execution import Execution, _Draws, _fresh_entry, _Snapshot, compare_outputs
 from adapterdrop.measure.prepare import group_context, prepare_step
 from adapterdrop.plan import PresetError, expand_groups, load_preset, preset_from_flags, with_overrides
 from adapterdrop.scenario import KEY_FIELDS_V1, Record, Scenario, ScenarioError, canonical_exec, parse_exec
-from adapterdrop.variants import build_base, build_variant
 
 
 def scenario(**changes) -> Scenario:

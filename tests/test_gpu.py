@@ -6,11 +6,11 @@ import pytest
 import torch
 from helpers_models import tiny_config, token_ids
 
+from adapterdrop.backends import build_variant
 from adapterdrop.measure.runner import measure_group
 from adapterdrop.measure.timing import TimingConfig
 from adapterdrop.models.encoder import build_base
 from adapterdrop.scenario import Scenario
-from adapterdrop.variants import build_variant
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -18,12 +18,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from adapterdrop.backends import build_variant
 from adapterdrop.inputs import make_batch
 from adapterdrop.measure.flops import count_flops, flops_by_operator
 from adapterdrop.measure.runner import measure_group
 from adapterdrop.models.presets import model_config
 from adapterdrop.scenario import Scenario
-from adapterdrop.variants import build_variant
 
 CONFIG = model_config("tiny")
 B, S, C = 2, 16, 2

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from adapterdrop.backends import REGISTRY, parse_variant
 from adapterdrop.report.names import OPTION_DEFAULTS, family, option, variant_sort_key
-from adapterdrop.variants import REGISTRY, parse_variant
 
 
 @pytest.mark.parametrize(("fam", "key"), sorted(OPTION_DEFAULTS))

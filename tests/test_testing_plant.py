@@ -8,8 +8,8 @@ import torch
 from helpers_models import token_ids
 
 from adapterdrop import testing_plant
+from adapterdrop.backends import build_variant
 from adapterdrop.testing_plant import Plant
-from adapterdrop.variants import build_variant
 
 LABELS = torch.tensor([0, 1, 1])
 

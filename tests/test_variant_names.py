@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from adapterdrop.backends import build_variant, list_variants, parse_variant
 from adapterdrop.errors import AdapterDropError, UnknownPresetError, UnsupportedModelError, VariantError
 from adapterdrop.models.encoder import build_base
 from adapterdrop.models.presets import PRESETS, model_config
-from adapterdrop.variants import build_variant, list_variants, parse_variant
 
 
 @pytest.mark.parametrize(

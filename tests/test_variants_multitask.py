@@ -17,8 +17,8 @@ from helpers_models import (
     token_ids,
 )
 
+from adapterdrop.backends import build_variant, parse_variant
 from adapterdrop.models.encoder import build_base, encode, num_layers, plugins_by_layer
-from adapterdrop.variants import build_variant, parse_variant
 from adapterdrop.variants.fusion import build_unpruned
 
 TASKS = 3

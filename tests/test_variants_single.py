@@ -17,8 +17,8 @@ from helpers_models import (
     token_ids,
 )
 
+from adapterdrop.backends import build_variant
 from adapterdrop.models.encoder import LayerPlugin, build_base, encode
-from adapterdrop.variants import build_variant
 
 LAYERS = 4
 

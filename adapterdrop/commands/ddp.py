@@ -70,10 +70,10 @@ def plan_job(args: argparse.Namespace, kind: str, world: int) -> Any:
     """The :class:`~adapterdrop.distributed.job.DDPJob` of the command line, through the planner."""
     import dataclasses
 
+    from adapterdrop.backends import REGISTRY, parse_variant
     from adapterdrop.distributed.job import COMPARISON, DDPJob, default_world_sizes
     from adapterdrop.measure.timing import TimingConfig
     from adapterdrop.plan import check_variants_fit, expand_groups, preset_from_flags, with_overrides
-    from adapterdrop.variants import REGISTRY, parse_variant
 
     variants = args.variant or list(DEFAULT_VARIANTS)
     for name in variants:

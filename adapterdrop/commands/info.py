@@ -25,7 +25,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
-    from adapterdrop.variants import list_variants
+    from adapterdrop.backends import list_variants
 
     for info in list_variants():
         scope = " (inference only)" if info.inference_only else ""

@@ -21,12 +21,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
         return _measure_peaks(args)
     if not args.variant:
         raise AdapterDropError("give the VARIANT to profile (or --measure-peaks)")
+    from adapterdrop.backends import REGISTRY, parse_variant
     from adapterdrop.measure.timing import TimingConfig
     from adapterdrop.plan import check_variants_fit, expand_groups, preset_from_flags, with_overrides
     from adapterdrop.profile.session import ProfileOptions, folder_name, profile_group
     from adapterdrop.profile.trace import Schedule
-    from adapterdrop.variants import parse_variant
-    from adapterdrop.variants.spec import REGISTRY
 
     variants = [args.variant] if args.vs is None else [args.vs, args.variant]
     names = [parse_variant(v).canonical for v in variants]

@@ -2,8 +2,8 @@
 
 The variant and its step come from :func:`adapterdrop.measure.prepare.prepare_step` (the one way a variant
 is built); here its loss becomes the forward of a :class:`LossModule`, the module DDP wraps, which holds
-exactly the parameters DDP is to reduce. A step is ``ddp(value).backward(); optimizer.step();
-optimizer.zero_grad(set_to_none=True)`` with the prepared step's own optimizer (AdamW, fused or foreach).
+exactly the parameters DDP is to reduce. A step is :func:`adapterdrop.measure.step.train_step` with
+``ddp(value)`` as its loss and the prepared step's own optimizer (AdamW, fused or foreach).
 Every wrapper reduces through :func:`~adapterdrop.distributed.hooks.counting_hook` (torch's
 ``allreduce_hook``, the mean DDP's built-in reduction computes), so that the same wrapper can count the
 bytes of a step and run the same step without communication (``silent_step``); ``comm_only`` all-reduces
@@ -51,8 +51,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from adapterdrop.distributed.hooks import CommCounter, counting_hook
 from adapterdrop.errors import AdapterDropError
-from adapterdrop.measure.prepare import PreparedStep
-from adapterdrop.variants import VariantModel
+from adapterdrop.measure import step as steps
+from adapterdrop.measure.types import PreparedStep
+from adapterdrop.variants.base import VariantModel
 
 #: a draw value; None for a deterministic variant (one draw, nothing pinned)
 Draw = int | None
@@ -172,9 +173,7 @@ class DataParallelStep:
 
     def _train(self, value: Draw, *, silent: bool) -> None:
         self.counter.silent = silent
-        self.wrapper(value)(value).backward()
-        self.prepared.optimizer.step()
-        self.prepared.optimizer.zero_grad(set_to_none=True)
+        steps.train_step(lambda: self.wrapper(value)(value), self.prepared.optimizer)
 
     @property
     def steps_per_call(self) -> int:

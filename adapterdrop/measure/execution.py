@@ -51,15 +51,19 @@ import time
 import types
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from adapterdrop.measure import step as steps
 from adapterdrop.measure.memory import GradientBytes, MemoryParts, optimizer_state_bytes, tensor_bytes
-from adapterdrop.measure.prepare import SEED, TORCH_DTYPES, PreparedStep, precision_context
+from adapterdrop.measure.step import SEED, TORCH_DTYPES, precision_context
+from adapterdrop.measure.types import Execution, PreparedStep
 from adapterdrop.scenario import parse_exec
-from adapterdrop.variants import VariantModel
+from adapterdrop.variants.base import VariantModel
+
+__all__ = ["Execution", "apply_exec", "compare_outputs", "step_outputs"]
 
 #: steps run per drawn value while compiling: the first compiles, the others check the guards hold
 SETUP_CALLS = 3
@@ -75,54 +79,6 @@ TOLERANCES: Mapping[str, tuple[float, float]] = {
     "bf16": (3e-2, 1e-2),
 }
 _ENTRIES = itertools.count()
-
-
-@dataclass
-class Execution:
-    """How a non-eager step was made; what the harness reads from it.
-
-    ``eager`` is the eager step it was made from (same model; FLOPs are counted on it). ``setup_s`` is the
-    seconds spent compiling or capturing (the setup steps included). ``outputs()`` runs one step of this
-    mode and returns what it computed (see :func:`step_outputs`). ``memory`` holds the record's memory
-    fields where they were read at capture (cudagraph), else None (probe the step). ``compiled_entries()``
-    counts the graphs dynamo holds for the step's entry (compile only).
-    """
-
-    eager: PreparedStep
-    setup_s: float
-    outputs: Callable[[], dict[str, torch.Tensor]]
-    draws: tuple[int, ...] = ()
-    memory: dict[str, Any] | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    compiled_entries: Callable[[], int] | None = None
-    entries_after_setup: int = 0
-
-    @property
-    def expected_graphs(self) -> int:
-        """One graph per drawn value; one for a deterministic step."""
-        return max(1, len(self.draws))
-
-    def recompiles(self) -> int | None:
-        """Compilations of the step's entry beyond one per drawn value, so far (None: not compiled)."""
-        if self.compiled_entries is None:
-            return None
-        return max(0, self.compiled_entries() - self.expected_graphs)
-
-    def compiles_after_setup(self) -> int:
-        """Compilations since setup ended: they ran inside warm-up, memory probe or timed steps."""
-        return self.compiled_entries() - self.entries_after_setup if self.compiled_entries else 0
-
-    def fields(self) -> dict[str, Any]:
-        """The record's fields: ``exec_setup_s``, ``exec_recompiles``, ``exec_info``."""
-        info = {**self.info, "graphs_per_draw": bool(self.draws), "draws": list(self.draws)}
-        if self.compiled_entries is not None:
-            info["compiles_after_setup"] = self.compiles_after_setup()
-        return {"exec_setup_s": self.setup_s, "exec_recompiles": self.recompiles(), "exec_info": info}
-
-    def noise(self) -> list[str]:
-        """Why this mode's timing is not to be stated as a result (a compile after setup)."""
-        late = self.compiles_after_setup()
-        return [f"{late} compilation(s) after setup, inside warm-up or timed steps"] if late else []
 
 
 def apply_exec(prepared: PreparedStep) -> PreparedStep:
@@ -219,12 +175,11 @@ def step_outputs(prepared: PreparedStep) -> dict[str, torch.Tensor]:
     model, batch = prepared.model, prepared.batch
     if prepared.loss is None:
         with torch.inference_mode(), precision_context(prepared.scenario)():
-            return {"logits": model(batch.input_ids)}
+            return {"logits": steps.forward(model, batch)}
     loss = prepared.loss()
-    loss.backward()
+    steps.backward(loss)
     outputs = {"loss": loss.detach(), **_gradients(model)}
-    prepared.optimizer.step()
-    prepared.optimizer.zero_grad(set_to_none=True)
+    steps.update(prepared.optimizer)
     return outputs
 
 
@@ -293,7 +248,7 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
     if prepared.loss is None:
 
         def forward() -> torch.Tensor:
-            return model(prepared.batch.input_ids)  # returned, or the compiler would drop the work
+            return steps.forward(model, prepared.batch)  # returned, or the compiler would drop the work
 
         def infer() -> None:
             with torch.inference_mode(), precision():
@@ -314,16 +269,13 @@ def _compiled(prepared: PreparedStep, mode: str) -> PreparedStep:
                 return compiled(loss_fn)
 
         def train() -> None:
-            compiled_loss().backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            steps.train_step(compiled_loss, optimizer)
 
         def train_outputs() -> dict[str, torch.Tensor]:
             loss = compiled_loss()
-            loss.backward()
+            steps.backward(loss)
             values_out = {"loss": loss.detach().clone(), **_gradients(model)}
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            steps.update(optimizer)
             return values_out
 
         step, outputs = train, train_outputs
@@ -442,7 +394,7 @@ def _graphed(prepared: PreparedStep) -> PreparedStep:
 
         def forward() -> dict[str, torch.Tensor]:
             with torch.inference_mode(), precision():
-                return {"logits": model(batch.input_ids)}
+                return {"logits": steps.forward(model, batch)}
 
         _side_stream_warmup(device, forward, CAPTURE_WARMUP)
         graphs = {None: _capture(device, forward, [])}
@@ -451,10 +403,10 @@ def _graphed(prepared: PreparedStep) -> PreparedStep:
         optimizer, optimizer_name = capturable_optimizer(prepared.trainable)
         draws = _draws_of(prepared)
 
-        def train_step() -> dict[str, torch.Tensor]:
+        def train_step() -> dict[str, torch.Tensor]:  # zero_grad stays out of the graph (see below)
             with precision():
-                loss = model.loss(batch.input_ids, batch.labels)
-            loss.backward()
+                loss = steps.loss(model, batch)
+            steps.backward(loss)
             optimizer.step()
             return {"loss": loss.detach()}
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils import flop_counter
 
 if TYPE_CHECKING:
-    from adapterdrop.measure.prepare import PreparedStep
+    from adapterdrop.measure.types import PreparedStep
 
 _aten = torch.ops.aten
 

@@ -29,7 +29,7 @@ import psutil
 import torch
 
 if TYPE_CHECKING:
-    from adapterdrop.measure.prepare import PreparedStep
+    from adapterdrop.measure.types import PreparedStep
 
 CUDA_KIND = "cuda_max_allocated"
 HOST_ALLOCATED_KIND = "host_allocated_peak"

@@ -17,96 +17,34 @@ Nothing here times or counts; see :mod:`adapterdrop.measure.runner`.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
 import torch
-from transformers import PretrainedConfig, PreTrainedModel
 
+from adapterdrop.backends import build_variant
 from adapterdrop.errors import AdapterDropError
-from adapterdrop.inputs import Batch, make_batch
+from adapterdrop.inputs import make_batch
+from adapterdrop.measure import step as steps
+from adapterdrop.measure.execution import apply_exec
+from adapterdrop.measure.step import SEED, TORCH_DTYPES, make_optimizer, precision_context
+from adapterdrop.measure.types import GroupContext, PreparedStep
+from adapterdrop.models.encoder import build_base
 from adapterdrop.models.presets import model_config
 from adapterdrop.scenario import Scenario
-from adapterdrop.variants import VariantModel, build_base, build_variant
 
-if TYPE_CHECKING:
-    from adapterdrop.measure.execution import Execution
-
-TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-#: seed of the encoder, the variants' adapters and heads, and the input batch
-SEED = 0
+__all__ = [
+    "SEED",
+    "TORCH_DTYPES",
+    "GroupContext",
+    "InferenceOnlyError",
+    "PreparedStep",
+    "group_context",
+    "make_optimizer",
+    "precision_context",
+    "prepare_step",
+]
 
 
 class InferenceOnlyError(AdapterDropError):
     """A train-phase scenario of a variant that only runs inference (parallel, separate)."""
-
-
-@dataclass(frozen=True)
-class GroupContext:
-    """What the variants of one group share: config, frozen encoder, input batch, device."""
-
-    config: PretrainedConfig
-    base: PreTrainedModel
-    batch: Batch
-    device: torch.device
-
-
-@dataclass
-class PreparedStep:
-    """A built variant and the step that is measured.
-
-    ``step()`` runs one step (see the module docstring). ``loss()`` is the forward of a training step
-    (None for infer), always eager. ``optimizer`` is None for infer. ``execution`` says how a compiled or
-    graphed step was made (None: eager).
-    """
-
-    scenario: Scenario
-    model: VariantModel
-    step: Callable[[], None]
-    loss: Callable[[], torch.Tensor] | None
-    optimizer: torch.optim.Optimizer | None
-    optimizer_name: str | None
-    batch: Batch
-    device: torch.device
-    execution: Execution | None = None
-
-    @property
-    def draws(self) -> tuple[int, ...]:
-        """The values a training step of a stochastic variant draws from (empty otherwise)."""
-        return tuple(self.model.draw_values()) if self.loss is not None else ()
-
-    def timed(self) -> tuple[Callable[[], None], int]:
-        """What is timed, and how many steps one call of it runs.
-
-        A deterministic step is timed as it is (one step per call). A stochastic one is timed as a cycle
-        that takes one step per value it draws, each pinned once in ascending order, so a sample's mean
-        step time is the exact expectation over the equally likely draws (as its FLOPs and memory are),
-        not the mean of whichever values the random draws happened to give.
-        """
-        if not self.draws:
-            return self.step, 1
-        model, step, values = self.model, self.step, self.draws
-
-        def cycle() -> None:
-            for value in values:
-                with model.fixed_draw(value):
-                    step()
-
-        return cycle, len(values)
-
-    @property
-    def trainable(self) -> list[torch.nn.Parameter]:
-        """The parameters the optimizer updates (empty for infer)."""
-        return [p for p in self.model.parameters() if p.requires_grad] if self.optimizer else []
-
-    def counts(self) -> dict[str, Any]:
-        """Parameter counts for a record: total (a shared encoder once) and trainable."""
-        return {
-            "params_total": sum(p.numel() for p in self.model.parameters()),
-            "params_trainable": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-        }
 
 
 def group_context(scenario: Scenario) -> GroupContext:
@@ -122,22 +60,6 @@ def group_context(scenario: Scenario) -> GroupContext:
     return GroupContext(config, base, batch, device)
 
 
-def make_optimizer(params: list[torch.nn.Parameter]) -> tuple[torch.optim.Optimizer, str]:
-    """AdamW in its fastest implementation for these parameters: fused where supported, else foreach."""
-    try:
-        return torch.optim.AdamW(params, lr=1e-4, fused=True), "AdamW(fused)"
-    except RuntimeError:
-        return torch.optim.AdamW(params, lr=1e-4, foreach=True), "AdamW(foreach)"
-
-
-def precision_context(scenario: Scenario) -> Callable[[], contextlib.AbstractContextManager]:
-    """A factory of the context a step runs in: ``torch.autocast`` for autocast precision, else nothing."""
-    if scenario.precision == "autocast":
-        device_type = torch.device(scenario.device).type
-        return lambda: torch.autocast(device_type, dtype=TORCH_DTYPES[scenario.dtype])
-    return contextlib.nullcontext
-
-
 def prepare_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
     """Build ``scenario.variant`` on the shared encoder of ``context`` and return its step in the scenario's
     execution mode (not timed yet; a compiled or graphed step is compiled or captured already).
@@ -145,8 +67,6 @@ def prepare_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
     Raises :class:`InferenceOnlyError` for a train scenario of an inference-only variant, and
     ``RuntimeError`` for a train scenario of a variant without trainable parameters.
     """
-    from adapterdrop.measure.execution import apply_exec  # it builds on this module's PreparedStep
-
     return apply_exec(_eager_step(scenario, context))
 
 
@@ -165,7 +85,7 @@ def _eager_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
 
         def infer() -> None:
             with torch.inference_mode(), precision():
-                model(batch.input_ids)
+                steps.forward(model, batch)
 
         return PreparedStep(scenario, model, infer, None, None, None, batch, context.device)
 
@@ -177,11 +97,9 @@ def _eager_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
 
     def loss() -> torch.Tensor:
         with precision():
-            return model.loss(batch.input_ids, batch.labels)
+            return steps.loss(model, batch)
 
     def train() -> None:
-        loss().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        steps.train_step(loss, optimizer)
 
     return PreparedStep(scenario, model, train, loss, optimizer, optimizer_name, batch, context.device)

@@ -27,6 +27,7 @@ from typing import Any
 
 from torch import nn
 
+from adapterdrop.backends import Backend, backend_of
 from adapterdrop.profile.counting import Counts
 from adapterdrop.profile.regions import BACKWARD_SUFFIX, Region, encloses
 
@@ -110,16 +111,22 @@ def _sum_lists(lists: Iterable[list[float]], steps: int) -> list[float]:
 
 
 def parameter_counts(model: nn.Module) -> dict[tuple[str, str], tuple[int, int]]:
-    """``(layer row, module kind)`` -> (parameters, trainable parameters); shared weights counted once."""
+    """``(layer row, module kind)`` -> (parameters, trainable parameters); shared weights counted once.
+    Adapters are found by the parameter-name patterns the variant's backend declares."""
+    backend = backend_of(model)
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for name, param in model.named_parameters():
-        entry = counts[_parameter_place(name)]
+        entry = counts[_parameter_place(name, backend)]
         entry[0] += param.numel()
         entry[1] += param.numel() if param.requires_grad else 0
     return {key: (total, trainable) for key, (total, trainable) in counts.items()}
 
 
-def _parameter_place(name: str) -> tuple[str, str]:
+def _parameter_place(name: str, backend: Backend) -> tuple[str, str]:
+    adapter = backend.adapter_place(name)
+    if adapter is not None:
+        layer, kind = adapter
+        return (f"layer.{layer}" if layer is not None else "other"), kind
     if re.search(r"(^|\.)embeddings(_project)?\.", name):
         return "embeddings", "embeddings"
     layer = re.search(r"encoder\.layer\.(\d+)\.(.*)", name)
@@ -128,9 +135,6 @@ def _parameter_place(name: str) -> tuple[str, str]:
         if "LayerNorm" in rest:
             return row, "add & norm"
         return row, "attention" if rest.startswith("attention.") else "feed-forward"
-    plugin = re.search(r"plugins\.(\d+)\.(.*)", name)
-    if plugin:
-        return f"layer.{plugin.group(1)}", "fusion" if plugin.group(2).startswith("fusion.") else "adapter"
     if re.search(r"(^|\.)heads?\.", name):
         return "head", "head"
     return "other", "other"

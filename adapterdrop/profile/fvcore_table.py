@@ -39,9 +39,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import adapterdrop.measure.flops  # noqa: F401 -- registers the CPU attention FLOP formulas
+from adapterdrop.backends import backend_of
 
-#: the module paths a comparison row stands for (the first match from the start of a module's path)
-_ROW = re.compile(r"^(base\.embeddings|base\.encoder\.layer\.\d+|plugins\.\d+|heads?)(\.|$)")
 _TASK_PREFIX = re.compile(r"^tasks\.\d+\.")
 MODEL_ROW = "(model itself)"
 BROADCAST_WHY = (
@@ -87,28 +86,31 @@ def _analysis(model: nn.Module, input_ids: torch.Tensor, broadcast_aware: bool) 
     return analysis
 
 
-def row_of(module_path: str) -> str | None:
-    """The comparison row of a module path (``base.encoder.layer.3.attention.self.query`` -> layer 3's row
-    ``base.encoder.layer.3``); the ``tasks.i.`` prefix of ``separate``'s task models is left out, so a row
-    sums over tasks (their shared encoder is named once, under the first task, by both counters)."""
-    match = _ROW.match(_TASK_PREFIX.sub("", module_path))
+def row_of(module_path: str, rows: re.Pattern[str]) -> str | None:
+    """The comparison row of a module path by the backend's ``profile_rows`` pattern ``rows``
+    (``base.encoder.layer.3.attention.self.query`` -> layer 3's row ``base.encoder.layer.3``); the
+    ``tasks.i.`` prefix of ``separate``'s task models is left out, so a row sums over tasks (their shared
+    encoder is named once, under the first task, by both counters)."""
+    match = rows.match(_TASK_PREFIX.sub("", module_path))
     return match.group(1) if match else None
 
 
-def per_row(values: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
-    """Per row, the sum over its outermost module paths (both counters count a module inclusively)."""
-    rows: dict[str, Counter[str]] = {}
+def per_row(values: dict[str, Counter[str]], rows: re.Pattern[str]) -> dict[str, Counter[str]]:
+    """Per row (``rows``: see :func:`row_of`), the sum over its outermost module paths (both counters
+    count a module inclusively)."""
+    out: dict[str, Counter[str]] = {}
     for path, value in values.items():
-        row = row_of(path)
+        row = row_of(path, rows)
         if row is None:
             continue
         parts = path.split(".")
         if any(
-            row_of(".".join(parts[:i])) == row and ".".join(parts[:i]) in values for i in range(1, len(parts))
+            row_of(".".join(parts[:i]), rows) == row and ".".join(parts[:i]) in values
+            for i in range(1, len(parts))
         ):
             continue  # inside an outer module of the same row: already counted there
-        rows.setdefault(row, Counter()).update(value)
-    return rows
+        out.setdefault(row, Counter()).update(value)
+    return out
 
 
 def _torch_by_module(model: nn.Module, input_ids: torch.Tensor) -> tuple[int, dict[str, Counter[str]]]:
@@ -143,9 +145,12 @@ def compare(model: nn.Module, input_ids: torch.Tensor) -> dict[str, Any]:
             aware = _analysis(model, input_ids, broadcast_aware=True)
     finally:
         model.train(was_training)
-    torch_rows = per_row(torch_modules)
-    fvcore_rows = per_row({path: Counter(ops) for path, ops in shipped.by_module_and_operator().items()})
-    aware_rows = per_row({path: Counter({"all": n}) for path, n in aware.by_module().items()})
+    pattern = re.compile(backend_of(model).profile_rows)
+    torch_rows = per_row(torch_modules, pattern)
+    fvcore_rows = per_row(
+        {path: Counter(ops) for path, ops in shipped.by_module_and_operator().items()}, pattern
+    )
+    aware_rows = per_row({path: Counter({"all": n}) for path, n in aware.by_module().items()}, pattern)
     model_ops = Counter({op: int(n) for op, n in shipped.by_operator().items()})
     rows = [
         _row(name, torch_rows.get(name, Counter()), fvcore_rows.get(name, Counter()), aware_rows.get(name))
@@ -174,8 +179,8 @@ def compare(model: nn.Module, input_ids: torch.Tensor) -> dict[str, Any]:
 
 
 def _order(row: str) -> tuple[int, ...]:
-    kinds = ("base.embeddings", "base.encoder.layer", "plugins", "head", "tasks")
-    kind = next((i for i, prefix in enumerate(kinds) if row.startswith(prefix)), len(kinds))
+    kinds = ("embeddings", "encoder.layer", "plugins", "head", "tasks")
+    kind = next((i for i, part in enumerate(kinds) if part in row), len(kinds))
     index = re.search(r"\.(\d+)$", row)
     return (kind, int(index.group(1)) if index else -1)
 

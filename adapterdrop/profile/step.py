@@ -2,9 +2,10 @@
 
 The profiler runs the step that :func:`adapterdrop.measure.prepare.prepare_step` prepared, split where a
 reader wants to see it split. Inference is ``prepared.step()`` itself, as the phase ``forward``. Training is
-what ``prepared.step()`` runs, one part at a time: ``loss = prepared.loss()`` (forward), ``loss.backward()``
-(backward), ``optimizer.step(); optimizer.zero_grad(set_to_none=True)`` (optimizer); a test pins that this
-updates the parameters exactly as ``prepared.step()`` does.
+what ``prepared.step()`` runs, one part at a time, with the functions the step is defined by
+(:mod:`adapterdrop.measure.step`): ``loss = prepared.loss()`` (forward), ``backward(loss)`` (backward),
+``update(optimizer)`` (optimizer); a test pins that this updates the parameters exactly as
+``prepared.step()`` does.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch.autograd.profiler import record_function
 
+from adapterdrop.measure import step as steps
 from adapterdrop.profile.regions import RegionTracer
 
 if TYPE_CHECKING:
-    from adapterdrop.measure.prepare import PreparedStep
+    from adapterdrop.measure.types import PreparedStep
 
 PHASES = ("forward", "backward", "optimizer")
 
@@ -48,12 +50,11 @@ class PhasedStep:
         elif phase == "backward":
             assert self._loss is not None, "backward before forward"
             loss, self._loss = self._loss, None
-            loss.backward()
+            steps.backward(loss)
             self.tracer.finish_backward()
         else:
             assert prepared.optimizer is not None
-            prepared.optimizer.step()
-            prepared.optimizer.zero_grad(set_to_none=True)
+            steps.update(prepared.optimizer)
         self.tracer.phase = ""
 
     def __call__(self) -> None:

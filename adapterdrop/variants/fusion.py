@@ -36,7 +36,7 @@ from adapterdrop.models.encoder import encode, num_layers, plugins_by_layer, reg
 from adapterdrop.models.fusion import FusionLayer, FusionPlugin
 from adapterdrop.models.heads import ClassificationHead
 from adapterdrop.variants.base import ADAPTER_OPTIONS, NUM_LABELS, VariantModel, check_layers
-from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, register
+from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec
 
 #: size of the random calibration batches the CLI uses when pruning (batch, sequence length)
 CALIBRATION_SHAPE = (8, 64)
@@ -165,7 +165,8 @@ def _fusion_option(option: Option) -> Option:
     return dataclasses.replace(option, default=PLACEMENTS["pfeiffer"].activation, derive=None, help=help_text)
 
 
-register(
+#: AdapterFusion (registered by the native backend)
+VARIANTS = (
     VariantInfo(
         "fusion",
         "AdapterFusion over N frozen adapters per layer; keep=k prunes to the k most activated adapters",
@@ -187,5 +188,5 @@ register(
             *[_fusion_option(o) for o in ADAPTER_OPTIONS if o.name != "placement"],
         ),
         build_fusion,
-    )
+    ),
 )

@@ -28,7 +28,7 @@ from adapterdrop.models.encoder import (
 )
 from adapterdrop.variants.base import ADAPTER_OPTIONS, VariantModel, check_layers
 from adapterdrop.variants.single import AdapterModel, AdapterPlugin
-from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, parse_variant, register
+from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, parse_variant
 
 
 class ParallelPlugin(LayerPlugin):
@@ -166,7 +166,8 @@ def build_separate(
 _TASKS = Option("tasks", int, None, "required: number of tasks N answering the same batch", minimum=1)
 _DROP = Option("n", int, 0, "layers 0..n-1 carry no adapters and run once for all tasks", minimum=0)
 
-register(
+#: the multi-task inference variants (registered by the native backend)
+VARIANTS = (
     VariantInfo(
         "parallel",
         "N task adapters answer one batch in one pass; layers below the first adapter run once (inference)",
@@ -184,14 +185,12 @@ register(
         ),
         build_parallel,
         inference_only=True,
-    )
-)
-register(
+    ),
     VariantInfo(
         "separate",
         "N single-task adapter models run one after another on the same batch (inference)",
         (_TASKS, _DROP, *ADAPTER_OPTIONS),
         build_separate,
         inference_only=True,
-    )
+    ),
 )

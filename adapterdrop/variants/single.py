@@ -30,7 +30,7 @@ from adapterdrop.models.encoder import (
 )
 from adapterdrop.models.heads import ClassificationHead
 from adapterdrop.variants.base import ADAPTER_OPTIONS, NUM_LABELS, VariantModel, check_layers, logits_loss
-from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec, register
+from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec
 
 
 class FullModel(VariantModel):
@@ -179,16 +179,15 @@ def build_adapterdrop(
     return AdapterModel(spec, base, first=drop, inference_drop=drop, seed=seed)
 
 
-register(VariantInfo("full", "full fine-tuning: every parameter trainable, no adapters", (), build_full))
-register(
+#: the single-task variants, in the order they are listed (registered by the native backend)
+VARIANTS = (
+    VariantInfo("full", "full fine-tuning: every parameter trainable, no adapters", (), build_full),
     VariantInfo(
         "adapter",
         "bottleneck adapter in every layer; encoder frozen, adapters + head train",
         ADAPTER_OPTIONS,
         build_adapter,
-    )
-)
-register(
+    ),
     VariantInfo(
         "adapterdrop",
         "no adapters in layers 0..n-1 (specialized), or n drawn per training batch (robust)",
@@ -205,5 +204,5 @@ register(
             *ADAPTER_OPTIONS,
         ),
         build_adapterdrop,
-    )
+    ),
 )
