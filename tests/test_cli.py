@@ -185,11 +185,13 @@ def test_run_sweeps_then_reports(capsys, tmp_path):
         capsys, "run", "--preset", "smoke", "--results", str(results), "--out", str(out), "--no-progress"
     )
     assert status == 0, err
-    written, reported = stdout.splitlines()
+    written, reported, blank, title, *headline = stdout.splitlines()
     assert re.fullmatch(
         rf"6 record\(s\) written to {results} \(ok 6; \d noisy, \d measured under load\)", written
     )
-    assert reported == f"report written to {out}"
+    assert reported == f"report written to {out}" and blank == ""
+    assert title.startswith("The paper's figures and the measured ones")  # the headline (issue 18)
+    assert f"Report: {out / 'report.md'}" in headline
     assert (out / "report.md").is_file()
 
 
@@ -223,7 +225,8 @@ def test_the_main_command_leaves_a_clones_tracked_files_untouched(capsys, tmp_pa
     monkeypatch.chdir(clone)
     status, out, err = run(capsys, "run", "--no-progress")
     assert status == 0, err
-    assert out.splitlines()[-1] == "report written to results/quick"
+    assert "report written to results/quick" in out.splitlines()
+    assert "Report: results/quick/report.md" in out.splitlines()
     assert (clone / "results/quick.jsonl").is_file() and (clone / "results/quick/report.md").is_file()
     assert git("status", "--porcelain", "--untracked-files=all", cwd=clone) == ""
 

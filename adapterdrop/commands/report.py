@@ -6,11 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adapterdrop.commands import AddCommand
 
+if TYPE_CHECKING:
+    from adapterdrop.report import ReportSummary
 
-def write_report(results: Sequence[Path], out: Path, *, exclude_noisy: bool) -> None:
+
+def write_report(results: Sequence[Path], out: Path, *, exclude_noisy: bool) -> ReportSummary:
     """Build the report (``report`` and ``run``), print what it did not show on stderr and where it is."""
     from adapterdrop.report import build_report
 
@@ -18,6 +22,7 @@ def write_report(results: Sequence[Path], out: Path, *, exclude_noisy: bool) -> 
     for note in summary.notes():
         print(f"adapterdrop: {note}", file=sys.stderr)
     print(f"report written to {out}")
+    return summary
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -45,7 +45,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Sweep, report, then print the headline: the paper's figures beside the measured ones, and where the
+    report and plots are."""
     from adapterdrop.plan import load_preset
+    from adapterdrop.report.headline import headline
     from adapterdrop.sweep import run_sweep
 
     preset = with_machine_options(load_preset(args.preset), args)
@@ -53,7 +56,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or RESULTS_DIR / preset.name
     records = run_sweep(preset, results, progress=not args.no_progress)
     print(summary(records, results))
-    write_report([results], out, exclude_noisy=args.exclude_noisy)
+    report = write_report([results], out, exclude_noisy=args.exclude_noisy)
+    print(f"\n{headline(report)}")
     check_no_errors(records, results)
     return 0
 

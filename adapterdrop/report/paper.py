@@ -50,24 +50,55 @@ class PaperFigure:
         """(reference, subject) speedups measured in one run of one series, any verdict."""
         return _ratios(records, self.phase, self.reference, self.subject)
 
+    def findings(self, records: list[ReportRecord]) -> list[Finding]:
+        """The measured counterpart per series (and per task count for a per-task figure), any verdict;
+        empty when the records do not hold it."""
+        found = []
+        for (series,), members in group_by(self.ratios(records), lambda p: p.subject.series).items():
+            if self.per_task_count:
+                by_tasks = group_by(members, lambda p: option(p.subject.variant, "tasks"))
+                found += [Finding(series, tasks, ratios) for (tasks,), ratios in by_tasks.items()]
+            else:
+                found.append(Finding(series, None, members))
+        return found
+
     def measured(self, records: list[ReportRecord]) -> str | None:
         """The measured counterpart in words (per series), or None when the records do not hold it.
 
         Only results are quoted, each with the two medians it is the ratio of; noisy or loaded
         measurements are counted and not stated.
         """
-        ratios = self.ratios(records)
-        if not ratios:
+        findings = self.findings(records)
+        if not findings:
             return None
         lines = []
-        for (series,), members in group_by(ratios, lambda p: p.subject.series).items():
+        for (series,), members in group_by(findings, "series").items():
             prefix = f"[{series}] " if series else ""
             if self.per_task_count:
-                by_tasks = group_by(members, lambda p: option(p.subject.variant, "tasks"))
-                lines.append(prefix + "; ".join(f"N={n}: {_summary(m)}" for (n,), m in by_tasks.items()))
+                lines.append(prefix + "; ".join(f"N={f.tasks}: {_summary(f)}" for f in members))
             else:
-                lines.append(prefix + _summary(members))
+                lines.append(prefix + _summary(members[0]))
         return "<br>".join(lines)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A figure's measured ratios in one series and, for a per-task-count figure, one task count
+    (``tasks``, else None): results and noisy or loaded ones alike."""
+
+    series: str
+    tasks: object | None
+    ratios: list[Ratio]
+
+    @property
+    def results(self) -> list[Ratio]:
+        """The ratios that are results, lowest first."""
+        return sorted((f for f in self.ratios if f.is_result), key=lambda f: f.value)
+
+    @property
+    def doubtful(self) -> list[Ratio]:
+        """The ratios that are not results (noisy or loaded)."""
+        return [f for f in self.ratios if not f.is_result]
 
 
 def _ratios(
@@ -81,7 +112,8 @@ def _ratios(
     return found
 
 
-def _in_words(speedup: float) -> str:
+def in_words(speedup: float) -> str:
+    """A speedup as the paper words it: ``1.4`` -> ``40% faster``, ``0.94`` -> ``94% of the speed``."""
     if speedup >= 1:
         return f"{speedup - 1:.0%} faster"
     return f"{speedup:.0%} of the speed"
@@ -98,15 +130,15 @@ def quote(found: Ratio) -> str:
     return (
         f"{times(found.value)} {interval(found.interval, sub.schema)} "
         f"(`{ref.variant}` {ms(ref.time_median_s)} ms / `{sub.variant}` {ms(sub.time_median_s)} ms; "
-        f"{_in_words(found.value)}) at batch {sub.batch_size}, seq {sub.seq_len}"
+        f"{in_words(found.value)}) at batch {sub.batch_size}, seq {sub.seq_len}"
     )
 
 
-def _summary(found: list[Ratio]) -> str:
-    """The results among ``found``: the value for one scenario, else the range with its two ends quoted;
+def _summary(finding: Finding) -> str:
+    """The results of ``finding``: the value for one scenario, else the range with its two ends quoted;
     then how many measurements are not stated (noisy or loaded)."""
-    results = sorted((f for f in found if f.is_result), key=lambda f: f.value)
-    doubtful = len(found) - len(results)
+    results = finding.results
+    doubtful = len(finding.doubtful)
     if not results:
         return f"not stated: {doubtful} scenario(s) measured, all noisy or loaded (see the tables)"
     if len(results) == 1:
