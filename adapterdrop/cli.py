@@ -1,8 +1,9 @@
 """The ``adapterdrop`` console script: a thin front door over the command modules in
 :mod:`adapterdrop.commands` (sweep, run, measure, env, variants, report, ...).
 
-Bad input ends with one line ``adapterdrop: error: ...`` on stderr and exit status 2 (usage) or 1 (a
-value the library rejects, an unreadable file), never with a traceback; a filesystem error is a plain
+Bad input ends with one line ``adapterdrop: error: ...`` on stderr and exit status 2 (usage, a variant
+name or option that does not parse or fit the model) or 1 (another value the library rejects, an
+unreadable file), never with a traceback; a filesystem error is a plain
 sentence, not an errno. The toolkit's own warnings (a torn last line in a results file) are one line
 ``adapterdrop: warning: ...`` each, printed once however often the file is read.
 """
@@ -81,6 +82,7 @@ class _PlainWarnings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    from adapterdrop.errors import VariantError
     from adapterdrop.results import TornLineWarning
 
     args = build_parser().parse_args(argv)
@@ -89,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _PlainWarnings(warnings.showwarning)
         try:
             return args.func(args)
+        except VariantError as exc:  # a bad variant name or option: usage
+            print(f"{PROG}: error: {_error_line(exc)}", file=sys.stderr)
+            return 2
         except (ValueError, OSError) as exc:  # AdapterDropError and the library's other ValueErrors
             print(f"{PROG}: error: {_error_line(exc)}", file=sys.stderr)
             return 1

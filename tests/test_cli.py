@@ -128,10 +128,10 @@ def test_sweep_from_flags(capsys, tmp_path):
             "argument --batch-size: must be a positive",
         ),
         (["measure", "--variant", "full", "--device", "tpu"], 1, "unknown device 'tpu'"),
-        (["measure", "--variant", "fancy"], 1, "unknown variant 'fancy'"),
+        (["measure", "--variant", "fancy"], 2, "unknown variant 'fancy'"),
         (
             ["measure", "--variant", "adapterdrop:n=9", "--model", "tiny"],
-            1,
+            2,
             "adapterdrop:n=9 on tiny: n=9 is out",
         ),
         (["measure", "--variant", "full", "--model", "bert-huge"], 1, "unknown model preset 'bert-huge'"),

@@ -1,26 +1,33 @@
 """Backends and the one public way to build a variant by name: ``NAME[:key=value,...]``.
 
-:data:`BACKENDS` lists every backend, one line each; importing this package registers their variants
-(:data:`~adapterdrop.variants.spec.REGISTRY`) in that order, which is the order they are listed in. A
-new backend is one module that defines ``BACKEND`` (a :class:`~adapterdrop.backends.base.Backend`) plus
-one line here.
+:data:`BACKEND_MODULES` names every backend's module, one line each; importing this package imports
+them and registers their variants (:data:`~adapterdrop.variants.spec.REGISTRY`) in that order, which is
+the order they are listed in. A new backend is one module that defines ``BACKEND`` (a
+:class:`~adapterdrop.backends.base.Backend`) plus one line in :data:`BACKEND_MODULES`.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-from adapterdrop.backends import native
 from adapterdrop.backends.base import AdapterPattern, Backend
 from adapterdrop.models.encoder import build_base
 from adapterdrop.variants.base import VariantModel
 from adapterdrop.variants.spec import REGISTRY, VariantInfo, VariantSpec, parse_variant, register
 
-#: every backend, in the order its variants are listed
-BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (native.BACKEND,)}
+#: the module of every backend, one line each, in the order their variants are listed
+BACKEND_MODULES = (
+    "adapterdrop.backends.native",
+    "adapterdrop.backends.peft",
+)
+#: every backend by name
+BACKENDS: dict[str, Backend] = {
+    backend.name: backend for backend in (importlib.import_module(m).BACKEND for m in BACKEND_MODULES)
+}
 
 _BY_VARIANT: dict[str, Backend] = {}
 for _backend in BACKENDS.values():
