@@ -12,6 +12,7 @@ with its 95% paired interval, so the two ratios are compared within one run on o
 from __future__ import annotations
 
 import argparse
+import statistics
 
 from adapterdrop.measure.load import LoadTracker, describe_load
 from adapterdrop.measure.prepare import group_context, prepare_step
@@ -59,10 +60,9 @@ def main() -> None:
     print(f"{cell}, {args.rounds} rounds; {state}")
     base = args.variants[0]
     for name in steps:
-        cold, warm = sorted(samples[(name, 0)]), sorted(samples[(name, 1)])
-        median = lambda xs: xs[len(xs) // 2]  # noqa: E731
+        cold, warm = statistics.median(samples[(name, 0)]), statistics.median(samples[(name, 1)])
         print(
-            f"  {name}: median {median(cold) * 1e3:.2f} ms cold, {median(warm) * 1e3:.2f} ms warm "
+            f"  {name}: median {cold * 1e3:.2f} ms cold, {warm * 1e3:.2f} ms warm "
             f"({numbers[name]} call(s) per sample)"
         )
     for name in args.variants[1:]:
