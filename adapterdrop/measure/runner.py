@@ -109,7 +109,7 @@ def _describe(prepared: PreparedStep) -> dict[str, Any]:
     return {**prepared.counts(), **flops, "optimizer": prepared.optimizer_name, "variant_info": info}
 
 
-def _memory(prepared: PreparedStep, values: dict[str, Any], primed: bool) -> None:
+def _memory(prepared: PreparedStep, values: dict[str, Any], primed: bool = False) -> None:
     """The step's memory fields: probed (``primed``: a step already ran), or as read at capture for CUDA
     graphs."""
     captured = prepared.execution.memory if prepared.execution else None

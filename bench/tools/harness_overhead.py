@@ -4,11 +4,15 @@
 builds the variant as the harness does (:func:`adapterdrop.measure.prepare.prepare_step` on
 :func:`~adapterdrop.measure.prepare.group_context`), then times, in alternating rounds in one process,
 (a) the harness's sample of its step (:func:`adapterdrop.measure.timing.sample`) and (b) the loop a user
-writes by hand over the same model and batch: ``loss = model.loss(ids, labels); loss.backward();
+writes by hand over the same model and batch: ``loss = cross_entropy(model(ids), labels); loss.backward();
 opt.step(); opt.zero_grad(set_to_none=True)`` with its own ``torch.optim.AdamW(fused=True)``, timed with
 ``time.perf_counter`` around ``number`` steps (``torch.set_num_threads`` once). For inference the loop is
 ``model(ids)`` under ``torch.inference_mode()``. It prints both medians (seconds per step) and the harness's
 overhead, harness median / plain median - 1, with the 95% paired interval of that ratio.
+
+``--hf-forward`` (for ``full``) makes the plain loop run the ``transformers`` model's own forward over the
+same weights (``head(base(ids).last_hidden_state)``) instead of the variant's forward: the overhead is then
+what the layer runner adds to full fine-tuning, the baseline of every speedup over ``full``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ from adapterdrop.measure.timing import calls_per_sample, sample, timed_call
 from adapterdrop.scenario import Scenario
 
 
+class HFForward(torch.nn.Module):
+    """``full``'s weights run by the ``transformers`` model's own forward, then the same head."""
+
+    def __init__(self, full: torch.nn.Module) -> None:
+        super().__init__()
+        self.base, self.head = full.base, full.head
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.base(input_ids=ids).last_hidden_state)
+
+
 def plain_loop(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, train: bool):
     """The step as a user writes it, and ``run(number)``: seconds of ``number`` such steps."""
     if train:
@@ -33,7 +48,7 @@ def plain_loop(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, 
         optimizer = torch.optim.AdamW(params, lr=1e-4, fused=True)
 
         def step() -> None:
-            loss = model.loss(ids, labels)
+            loss = torch.nn.functional.cross_entropy(model(ids), labels)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -62,6 +77,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--min-sample-time", type=float, default=0.5)
+    parser.add_argument("--hf-forward", action="store_true", help="plain loop: the transformers forward")
     args = parser.parse_args()
     scenario = Scenario(
         model=args.model,
@@ -76,7 +92,8 @@ def main() -> None:
         context = group_context(scenario)
         prepared = prepare_step(scenario, context)
         batch = context.batch
-        step, run = plain_loop(prepared.model, batch.input_ids, batch.labels, args.phase == "train")
+        plain_model = HFForward(prepared.model) if args.hf_forward else prepared.model
+        step, run = plain_loop(plain_model, batch.input_ids, batch.labels, args.phase == "train")
         warm = [timed_call(prepared.step) for _ in range(2)] + [timed_call(step) for _ in range(2)]
         number = calls_per_sample(min(warm), args.min_sample_time)
         harness: list[float] = []
