@@ -107,6 +107,14 @@ def model_config(name: str) -> PretrainedConfig:
 
 
 def _config_from_file(path: Path) -> PretrainedConfig:
+    config = read_config_file(path)
+    check_supported(config)
+    return config
+
+
+def read_config_file(path: Path) -> PretrainedConfig:
+    """The `transformers` config of a ``config.json`` (it must hold ``model_type``), of any model type;
+    :class:`UnknownPresetError` or :class:`UnsupportedModelError` with one line if it cannot be read."""
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
@@ -121,5 +129,4 @@ def _config_from_file(path: Path) -> PretrainedConfig:
     except ValueError as exc:
         raise UnsupportedModelError(f"model config '{path}': {exc}".splitlines()[0]) from None
     config.name_or_path = str(path)
-    check_supported(config)
     return config
