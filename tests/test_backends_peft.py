@@ -174,3 +174,28 @@ def test_the_cli_refuses_bad_peft_variants_in_one_line_before_measuring(capsys, 
     assert status == 2
     assert err.startswith("adapterdrop: error: ") and len(err.strip().splitlines()) == 1
     assert not results.exists()
+
+
+@pytest.mark.parametrize("name", ["peft", "peft-gpu"])
+def test_the_peft_presets_hold_every_method_in_both_phases_and_fit_their_model(name):
+    from adapterdrop.plan import check_variants_fit, expand_groups, load_preset
+
+    preset = load_preset(name)
+    groups = expand_groups(preset, devices=["cpu"])
+    by_phase: dict[str, set[str]] = {}
+    for group in groups:
+        for scenario in group.scenarios:
+            assert scenario.baseline == "full"
+            by_phase.setdefault(scenario.phase, set()).add(scenario.variant)
+    for variants in by_phase.values():
+        assert {*METHODS, "full", "adapter"} <= variants
+        assert {f"{m}:n={n}" for m in ("lora", "ia3") for n in (3, 6, 9)} <= variants
+    assert "lora:merged" in by_phase["infer"] and "lora:merged" not in by_phase["train"]
+    for model in preset.models:
+        check_variants_fit(model, sorted({v for variants in by_phase.values() for v in variants}))
+
+
+def test_the_variants_command_lists_every_peft_method(capsys):
+    assert main(["variants"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n{name}:" in f"\n{out}" for name in METHODS)

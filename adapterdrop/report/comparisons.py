@@ -23,6 +23,8 @@ from adapterdrop.report.plots.devices import draw_devices
 from adapterdrop.report.plots.efficiency import draw_efficiency
 from adapterdrop.report.plots.fusion import draw_fusion
 from adapterdrop.report.plots.memory import draw_memory
+from adapterdrop.report.plots.methods import draw_methods
+from adapterdrop.report.plots.methods import select as select_methods
 from adapterdrop.report.plots.parallel import draw_parallel
 from adapterdrop.report.plots.speedup import draw_inference, draw_training
 from adapterdrop.report.plots.utilization import draw_mfu
@@ -152,6 +154,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "records of `fusion:adapters=N[,keep=k][,n=K]` measured with their baseline (e.g. `full`)",
         _single_process(_fusion),
         draw_fusion,
+    ),
+    Comparison(
+        "methods",
+        "methods",
+        "Methods side by side: speed against full, memory, trainable parameters, AdapterDrop per method",
+        "runs with baseline `full` holding two methods or more (e.g. `adapter`, `lora`, `ia3`), and "
+        "`METHOD:n=K` beside `METHOD` for the AdapterDrop curves",
+        _single_process(select_methods),
+        draw_methods,
     ),
     Comparison(
         "efficiency",
