@@ -1,0 +1,144 @@
+"""Steps for the harness: one zero-argument callable per (implementation, workload, mix, N), with the tokens
+one call produces.
+
+A :class:`ServingSet` holds, for one base model and one :class:`~adapterdrop.serving.lora.LoRASpec`, every
+implementation side by side: ``base`` (the model with no adapter, the reference), ``peft`` (one PeftModel with
+the N adapters, ``adapter_names`` per row), ``native`` (a copy of the base with the batched-LoRA hooks) and
+``merged`` (one merged copy per adapter, built when a batch first needs it), plus ``fork`` for the paper's
+parallel inference (a copy with the hooks and a fork before the first adapted layer). Each implementation
+owns its weights: N + 3 copies of the base model at most, which bounds the model sizes this runs on.
+
+Workloads and what one call produces (the throughput's numerator):
+
+- ``prefill``: B prompts of P tokens, each with its drawn adapter: B * P prompt tokens.
+- ``decode``: one new token for each of B rows against a cache of P tokens: B tokens.
+- ``parallel``: one prompt of P tokens for N tasks (adapter i on row i, the mix plays no part), prefill:
+  N * P prompt tokens. ``base`` runs the N rows with no adapter, ``native`` runs N rows through every layer,
+  ``fork`` runs the layers below the first adapted one once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel
+
+from adapterdrop.errors import AdapterDropError
+from adapterdrop.serving.batched import BatchedLoRA
+from adapterdrop.serving.fork import Fork
+from adapterdrop.serving.lora import LoRASpec, build_peft_model, stack_lora
+from adapterdrop.serving.merged import merged_model
+from adapterdrop.serving.mixes import draw_adapters
+from adapterdrop.serving.workloads import (
+    MergedServed,
+    NativeServed,
+    PeftServed,
+    Served,
+    decode_call,
+    prefill_call,
+)
+
+#: implementations of a batch of requests, each with one of N adapters (``base``: no adapter, the reference)
+IMPLEMENTATIONS = ("base", "peft", "native", "merged")
+#: implementations of the same prompt for N tasks
+PARALLEL_IMPLEMENTATIONS = ("base", "native", "fork")
+WORKLOADS = ("prefill", "decode", "parallel")
+
+
+@dataclass(frozen=True)
+class ServingStep:
+    """A step the harness can time: ``fn()`` runs one step, producing ``tokens`` tokens."""
+
+    fn: Callable[[], torch.Tensor]
+    tokens: int
+    adapters: tuple[int, ...]
+
+
+class ServingSet:
+    """Every implementation of serving ``spec``'s N adapters on ``base`` (taken over, put in eval mode)."""
+
+    def __init__(self, base: PreTrainedModel, spec: LoRASpec) -> None:
+        self.spec = spec
+        self.config = base.config
+        self.base = base.eval()
+        peft_model = build_peft_model(copy.deepcopy(base), spec)
+        self.peft_model = peft_model
+        self.stacked = stack_lora(peft_model, spec.names)
+        native = copy.deepcopy(base)
+        self.native = NativeServed(native, self.config, BatchedLoRA(native, self.stacked))
+        self._merged: dict[int, PreTrainedModel] = {}
+        self._fork: NativeServed | None = None
+
+    @property
+    def fork_layer(self) -> int:
+        """The first decoder layer with LoRA (0 when every layer has it)."""
+        return min(self.spec.layers) if self.spec.layers is not None else 0
+
+    def served(self, implementation: str, adapters: list[int]) -> Served:
+        """The implementation, with the merged models ``adapters`` needs built."""
+        if implementation == "base":
+            return Served(self.base, self.config)
+        if implementation == "peft":
+            return PeftServed(self.peft_model, self.config, self.spec.names)
+        if implementation == "native":
+            return self.native
+        if implementation == "merged":
+            for adapter in set(adapters) - set(self._merged):
+                self._merged[adapter] = merged_model(self.peft_model, self.spec.names[adapter])
+            return MergedServed(self._merged, self.config)
+        if implementation == "fork":
+            if self._fork is None:
+                model = copy.deepcopy(self.base)
+                lora = BatchedLoRA(model, self.stacked)
+                Fork(model, self.fork_layer, self.spec.num_adapters)
+                self._fork = NativeServed(model, self.config, lora)
+            return self._fork
+        raise AdapterDropError(f"unknown serving implementation {implementation!r}")
+
+
+def prompts(batch_size: int, prompt_len: int, vocab_size: int, seed: int = 0) -> torch.Tensor:
+    """Random prompt token ids (``batch_size``, ``prompt_len``), seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, vocab_size, (batch_size, prompt_len), generator=generator)
+
+
+def serving_step(
+    serving: ServingSet,
+    implementation: str,
+    workload: str,
+    mix: str,
+    batch_size: int,
+    prompt_len: int,
+    seed: int = 0,
+) -> ServingStep:
+    """The step of ``implementation`` on ``workload`` for ``batch_size`` requests whose adapters are drawn
+    from ``serving.spec.num_adapters`` under ``mix`` (``parallel``: N rows, adapter i on row i, mix unused).
+    Decode steps prefill their caches here, once."""
+    num_adapters = serving.spec.num_adapters
+    vocab = serving.config.vocab_size
+    if workload == "parallel":
+        if implementation not in PARALLEL_IMPLEMENTATIONS:
+            raise AdapterDropError(
+                f"workload 'parallel' runs {', '.join(PARALLEL_IMPLEMENTATIONS)}, not {implementation!r}"
+            )
+        adapters = list(range(num_adapters))
+        prompt = prompts(1, prompt_len, vocab, seed)
+        ids = prompt if implementation == "fork" else prompt.expand(num_adapters, -1)
+        call = prefill_call(serving.served(implementation, adapters), ids, adapters)
+        return ServingStep(call, num_adapters * prompt_len, tuple(adapters))
+    if implementation not in IMPLEMENTATIONS:
+        raise AdapterDropError(
+            f"workload {workload!r} runs {', '.join(IMPLEMENTATIONS)}, not {implementation!r}"
+        )
+    adapters = draw_adapters(mix, batch_size, num_adapters, seed)
+    served = serving.served(implementation, adapters)
+    ids = prompts(batch_size, prompt_len, vocab, seed)
+    if workload == "prefill":
+        return ServingStep(prefill_call(served, ids, adapters), batch_size * prompt_len, tuple(adapters))
+    if workload == "decode":
+        token = prompts(batch_size, 1, vocab, seed + 1)
+        return ServingStep(decode_call(served, ids, adapters, token), batch_size, tuple(adapters))
+    raise AdapterDropError(f"unknown serving workload {workload!r}; choose from {', '.join(WORKLOADS)}")
