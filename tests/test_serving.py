@@ -1,4 +1,4 @@
-"""Serving many LoRA adapters on a tiny Llama: every implementation equals each request run alone.
+"""Serving many LoRA adapters on ``llama-tiny``: every implementation equals each request run alone.
 
 The reference for a row is that row alone (batch 1) through the ``peft`` model with only its adapter active
 (``set_adapter``): the peft mixed batch, the native batched LoRA and the merged models must each give the same
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import PreTrainedModel
 
 from adapterdrop.errors import AdapterDropError
+from adapterdrop.families import build_base, model_config
+from adapterdrop.families.decoder import layers as decoder_layers
 from adapterdrop.serving.lora import LoRASpec
 from adapterdrop.serving.mixes import draw_adapters
 from adapterdrop.serving.steps import ServingSet, prompts, serving_step
@@ -24,19 +26,9 @@ BATCH = 6
 NUM_ADAPTERS = 4
 
 
-def tiny_llama(dtype: torch.dtype = torch.float32) -> LlamaForCausalLM:
-    """A 4-layer Llama of hidden size 32, random weights (seed 0)."""
-    config = LlamaConfig(
-        vocab_size=97,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).to(dtype).eval()
+def tiny_llama(dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+    """The ``llama-tiny`` preset (4 layers, hidden 32), random weights from seed 0, in ``dtype``."""
+    return build_base(model_config("llama-tiny")).to(dtype)
 
 
 def serving_set(layers: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float32) -> ServingSet:
@@ -140,7 +132,7 @@ def test_fork_equals_each_task_alone() -> None:
     rows: list[int] = []
     hooks = [
         layer.register_forward_hook(lambda m, a, out: rows.append(out.shape[0]))
-        for layer in served.model.model.layers
+        for layer in decoder_layers(served.model)
     ]
     forked = prefill_call(served, ids, list(step.adapters), keep=0)()
     for hook in hooks:
@@ -160,3 +152,17 @@ def test_steps_count_tokens(serving: ServingSet) -> None:
         serving_step(serving, "merged", "parallel", "same", BATCH, PROMPT_LEN)
     with pytest.raises(AdapterDropError, match="unknown serving workload"):
         serving_step(serving, "native", "train", "same", BATCH, PROMPT_LEN)
+
+
+def test_copies_share_base_weights() -> None:
+    """One set of base weights: the implementations share every tensor but a merged model's targeted ones,
+    and merging leaves the base untouched."""
+    serving = serving_set()
+    base_q = serving.base.model.layers[0].self_attn.q_proj.weight
+    before = base_q.clone()
+    merged = serving.served("merged", [1]).models[1]
+    assert merged.model.embed_tokens.weight is serving.base.model.embed_tokens.weight
+    assert merged.model.layers[0].mlp.up_proj.weight is serving.base.model.layers[0].mlp.up_proj.weight
+    assert merged.model.layers[0].self_attn.q_proj.weight is not base_q
+    assert serving.native.model.model.layers[0].self_attn.q_proj.weight is base_q
+    torch.testing.assert_close(base_q, before, atol=0, rtol=0)

@@ -19,10 +19,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The decoder layers of a transformers causal LM (``model.model.layers``)."""
-    return model.get_decoder().layers
+from adapterdrop.families.decoder import layers as decoder_layers
 
 
 class Fork:

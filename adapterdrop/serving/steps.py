@@ -5,8 +5,9 @@ A :class:`ServingSet` holds, for one base model and one :class:`~adapterdrop.ser
 implementation side by side: ``base`` (the model with no adapter, the reference), ``peft`` (one PeftModel with
 the N adapters, ``adapter_names`` per row), ``native`` (a copy of the base with the batched-LoRA hooks) and
 ``merged`` (one merged copy per adapter, built when a batch first needs it), plus ``fork`` for the paper's
-parallel inference (a copy with the hooks and a fork before the first adapted layer). Each implementation
-owns its weights: N + 3 copies of the base model at most, which bounds the model sizes this runs on.
+parallel inference (a copy with the hooks and a fork before the first adapted layer). The copies share the
+base model's weight tensors (:func:`~adapterdrop.serving.copies.sharing_copy`): one set of base weights, the N
+adapters, and one copy of the LoRA-targeted weights per merged adapter.
 
 Workloads and what one call produces (the throughput's numerator):
 
@@ -19,7 +20,6 @@ Workloads and what one call produces (the throughput's numerator):
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +28,7 @@ from transformers import PreTrainedModel
 
 from adapterdrop.errors import AdapterDropError
 from adapterdrop.serving.batched import BatchedLoRA
+from adapterdrop.serving.copies import sharing_copy
 from adapterdrop.serving.fork import Fork
 from adapterdrop.serving.lora import LoRASpec, build_peft_model, stack_lora
 from adapterdrop.serving.merged import merged_model
@@ -64,10 +65,10 @@ class ServingSet:
         self.spec = spec
         self.config = base.config
         self.base = base.eval()
-        peft_model = build_peft_model(copy.deepcopy(base), spec)
+        peft_model = build_peft_model(sharing_copy(base), spec)
         self.peft_model = peft_model
         self.stacked = stack_lora(peft_model, spec.names)
-        native = copy.deepcopy(base)
+        native = sharing_copy(base)
         self.native = NativeServed(native, self.config, BatchedLoRA(native, self.stacked))
         self._merged: dict[int, PreTrainedModel] = {}
         self._fork: NativeServed | None = None
@@ -91,7 +92,7 @@ class ServingSet:
             return MergedServed(self._merged, self.config)
         if implementation == "fork":
             if self._fork is None:
-                model = copy.deepcopy(self.base)
+                model = sharing_copy(self.base)
                 lora = BatchedLoRA(model, self.stacked)
                 Fork(model, self.fork_layer, self.spec.num_adapters)
                 self._fork = NativeServed(model, self.config, lora)
