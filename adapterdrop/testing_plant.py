@@ -15,6 +15,10 @@ plants one. ``ADAPTERDROP_PLANT`` holds comma-separated items:
   can see it. A layer whose input needs no gradient (the first layer with adapters, whose input comes from
   frozen embeddings or layers, and whose backward is only its adapters' weight gradients) gets no backward
   busy work.
+- ``lora:F``: every module a ``peft`` method adapted (a LoRA, DoRA, IA3, ... layer wrapping a frozen
+  Linear; found by the peft backend when it builds a variant, :meth:`Plant.wrap_peft`) ends its forward with
+  busy work lasting F times that forward (the frozen Linear and its adapter together). Only ``peft``
+  variants slow down, so their speedup over ``full`` drops: the ratio gate's case for the peft backend.
 - ``wide:R``: every adapter bottleneck is R times wider (``bottleneck_size``): parameters, FLOPs and the
   parameter / gradient / optimizer bytes change, which the deterministic checks catch.
 
@@ -47,15 +51,16 @@ class PlantError(ValueError):
 class Plant:
     """The planted defects of this process (see the module docstring) and the clock of the current layer."""
 
-    def __init__(self, adapter: float = 0.0, runner: float = 0.0, wide: int = 1) -> None:
+    def __init__(self, adapter: float = 0.0, runner: float = 0.0, wide: int = 1, lora: float = 0.0) -> None:
         self.adapter = adapter
         self.runner = runner
         self.wide = wide
+        self.lora = lora
         self._layer_start = time.perf_counter()
         self._spun = 0.0
 
     def __repr__(self) -> str:
-        return f"Plant(adapter={self.adapter}, runner={self.runner}, wide={self.wide})"
+        return f"Plant(adapter={self.adapter}, runner={self.runner}, wide={self.wide}, lora={self.lora})"
 
     def layer(self, forward: Callable[..., Any], module: Any, hidden: Any, *args: Any) -> Any:
         """Run one layer's ``forward(module, hidden, *args)``, then busy work for ``runner`` times its time;
@@ -75,6 +80,18 @@ class Plant:
             seconds = self.adapter * (time.perf_counter() - self._layer_start - self._spun)
             spin(seconds)
             self._spun += seconds
+
+    def wrap_peft(self, adapted: list[Any]) -> None:
+        """With a ``lora`` plant, end the forward of every module in ``adapted`` (the modules a peft method
+        wrapped) with busy work for ``lora`` times that forward's seconds (forward hooks)."""
+        if not self.lora:
+            return
+        for module in adapted:
+            started: list[float] = []
+            module.register_forward_pre_hook(lambda *_, started=started: started.append(time.perf_counter()))
+            module.register_forward_hook(
+                lambda *_, started=started: spin(self.lora * (time.perf_counter() - started.pop()))
+            )
 
     def bottleneck(self, width: int) -> int:
         """The adapter bottleneck width after the ``wide`` plant."""
@@ -137,14 +154,14 @@ def _backward_marks(factor: float) -> _BackwardMarks:
 
 
 def parse_plant(text: str) -> Plant | None:
-    """``adapter:0.2,runner:0.1,wide:2`` -> :class:`Plant`; an empty text -> None."""
+    """``adapter:0.2,runner:0.1,lora:0.2,wide:2`` -> :class:`Plant`; an empty text -> None."""
     if not text.strip():
         return None
     values: dict[str, Any] = {}
     for item in text.split(","):
         name, _, value = item.strip().partition(":")
         try:
-            if name in ("adapter", "runner"):
+            if name in ("adapter", "runner", "lora"):
                 values[name] = float(value)
                 if not values[name] >= 0:
                     raise ValueError
@@ -153,7 +170,7 @@ def parse_plant(text: str) -> Plant | None:
                 if values[name] < 1:
                     raise ValueError
             else:
-                raise PlantError(f"{ENV}: unknown item '{item}'; use adapter:F, runner:F or wide:R")
+                raise PlantError(f"{ENV}: unknown item '{item}'; use adapter:F, runner:F, lora:F or wide:R")
         except ValueError as exc:
             if isinstance(exc, PlantError):
                 raise

@@ -82,8 +82,42 @@ def test_a_wider_adapter_fails_the_deterministic_checks(tiny_gate, monkeypatch):
 
 def test_the_plant_switch_parses_one_variable():
     assert parse_plant("") is None
-    plant = parse_plant("adapter:0.2, runner:0.1 ,wide:2")
-    assert (plant.adapter, plant.runner, plant.wide) == (0.2, 0.1, 2)
+    plant = parse_plant("adapter:0.2, runner:0.1 ,wide:2,lora:0.5")
+    assert (plant.adapter, plant.runner, plant.wide, plant.lora) == (0.2, 0.1, 2, 0.5)
     for bad in ("adapter", "runner:-1", "wide:0", "faster:2"):
         with pytest.raises(testing_plant.PlantError):
             parse_plant(bad)
+
+
+TINY_LORA_GATE = """
+description = "the gate's LoRA training group on the tiny model"
+models = ["tiny"]
+threads = 1
+
+[timing]
+rounds = 5
+min_sample_time_s = 0.01
+warmup_steps = 1
+
+[[comparison]]
+name = "lora"
+phases = ["train"]
+baseline = "full"
+variants = ["lora"]
+batch_sizes = [4]
+seq_lens = [16]
+"""
+
+
+def test_a_slower_lora_fails_the_ratio_gate(tmp_path, monkeypatch):
+    path = tmp_path / "tiny-lora-gate.toml"
+    path.write_text(TINY_LORA_GATE)
+    preset = load_preset(path)
+    baseline = update_baseline(preset, repeats=2, name=str(path))
+    # every module LoRA wraps adds busy work of 19x its forward: LoRA's adapted Linears take 20x as long
+    monkeypatch.setattr(testing_plant, "PLANT", Plant(lora=19.0))
+    rows = run_gate(baseline, preset).rows
+    assert {row.scenario: row.verdict for row in rows if row.check == SPEEDUP} == {
+        "lora/train b=4 s=16 lora": REGRESSION
+    }
+    assert exit_status(rows) == 1

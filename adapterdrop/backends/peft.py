@@ -33,9 +33,11 @@ from typing import Any
 
 import peft
 import torch
+from peft.tuners.tuners_utils import BaseTunerLayer
 from peft.utils import constants as peft_defaults
 from transformers import PretrainedConfig, PreTrainedModel
 
+from adapterdrop import testing_plant
 from adapterdrop.backends.base import AdapterPattern, Backend
 from adapterdrop.errors import VariantError
 from adapterdrop.models.encoder import num_layers, region
@@ -214,6 +216,8 @@ def _builder(make_config):
             "num_virtual_tokens": getattr(peft_config, "num_virtual_tokens", None),
         }
         variant = PeftVariant(spec, model, head, info)
+        if testing_plant.PLANT is not None:  # a test-only planted slowdown (ADAPTERDROP_PLANT)
+            testing_plant.PLANT.wrap_peft([m for m in model.modules() if isinstance(m, BaseTunerLayer)])
         if "merged" in dict(spec.values) and spec["merged"]:
             variant.merge()
         return variant
