@@ -20,3 +20,11 @@ class UnsupportedModelError(AdapterDropError):
 
 class VariantError(AdapterDropError):
     """A variant name or option that does not parse or does not fit the model."""
+
+
+class InferenceOnlyError(AdapterDropError):
+    """A train-phase scenario of a variant that only runs inference (parallel, separate, merged LoRA)."""
+
+
+class WorkloadError(AdapterDropError):
+    """A workload the model's family does not have, or a sequence its positions do not cover."""

@@ -18,7 +18,9 @@ from adapterdrop.errors import AdapterDropError
 #: schema of the records written now; 1 lacks run ids, intervals, load and the memory parts, and is still read
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
-PHASES = ("train", "infer")
+#: the workload of a scenario (:mod:`adapterdrop.workloads`): ``train`` and ``infer`` of the encoder family
+#: (classification), ``train`` (causal-LM loss), ``prefill`` and ``decode`` of the decoder family
+PHASES = ("train", "infer", "prefill", "decode")
 DTYPES = ("fp32", "fp16", "bf16")
 PRECISIONS = ("native", "autocast")
 STATUSES = ("ok", "oom", "error", "skipped")
@@ -63,13 +65,13 @@ def canonical_exec(text: str) -> str:
 
 
 def default_precision(phase: str, dtype: str, requested: str | None = None) -> str:
-    """fp32 is always native; fp16/bf16 run as ``requested`` if given, else native for inference and
-    under autocast for training."""
+    """fp32 is always native; fp16/bf16 run as ``requested`` if given, else under autocast for training
+    and native for every other workload (inference, prefill, decode)."""
     if dtype == "fp32":
         return "native"
     if requested:
         return requested
-    return "native" if phase == "infer" else "autocast"
+    return "autocast" if phase == "train" else "native"
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,16 @@ class Scenario:
 
     model: str = field(metadata={"help": "model preset name, e.g. bert-small"})
     variant: str = field(metadata={"help": "canonical variant name, e.g. adapterdrop:n=5"})
-    phase: str = field(metadata={"help": "train (forward+backward+optimizer step) or infer (forward)"})
+    phase: str = field(
+        metadata={
+            "help": "the workload: train (forward+backward+optimizer step), infer (forward), prefill (a "
+            "prompt into the KV cache) or decode (one new token per sequence against the cache)"
+        }
+    )
     batch_size: int = field(metadata={"help": "sequences per step"})
-    seq_len: int = field(metadata={"help": "tokens per sequence (no padding)"})
+    seq_len: int = field(
+        metadata={"help": "tokens per sequence (no padding); prefill: the prompt; decode: the cached tokens"}
+    )
     device: str = field(default="cpu", metadata={"help": "cpu or cuda:N"})
     dtype: str = field(default="fp32", metadata={"help": "fp32, fp16 or bf16"})
     precision: str = field(default="native", metadata={"help": "native (weights cast) or autocast"})
@@ -173,9 +182,11 @@ SCENARIO_FIELDS = tuple(f.name for f in dataclasses.fields(Scenario))
 class Record:
     """One measured (or failed, or skipped) scenario; written as one JSON line.
 
-    Times are seconds per step (one forward for infer, one training step for train); throughputs are
-    samples/s and tokens/s; FLOPs count 2 per multiply-add (not MACs); memory is bytes. Every ratio
-    (``speedup``) refers to the baseline record with the same ``run_id``.
+    Times are seconds per step (one forward for infer, one training step for train, one prompt into the
+    cache for prefill, one new token per sequence for decode); throughputs are samples/s and tokens/s, of
+    what the workload produces (:func:`adapterdrop.workloads.produced`); FLOPs count 2 per multiply-add
+    (not MACs); memory is bytes. Every ratio (``speedup``) refers to the baseline record with the same
+    ``run_id``.
     """
 
     model: str
@@ -220,6 +231,19 @@ class Record:
     )
     peak_memory_expected_bytes: int | None = field(
         default=None, metadata={"help": "a stochastic variant: mean total over its equally likely draws"}
+    )
+    memory_kv_cache_bytes: int | None = field(
+        default=None,
+        metadata={"help": "prefill/decode: keys and values the cache holds (prefill: made by the step)"},
+    )
+    tokens_per_step: int | None = field(
+        default=None, metadata={"help": "tokens a step produces or trains on (decode: one per sequence)"}
+    )
+    bytes_per_token: float | None = field(
+        default=None, metadata={"help": "decode: weights and cache read per new token (bytes)"}
+    )
+    bandwidth_utilization: float | None = field(
+        default=None, metadata={"help": "decode: bytes read per step / time / the measured bandwidth"}
     )
     memory_kind: str | None = field(
         default=None, metadata={"help": "how the transient peak was read: cuda_max_allocated, ..."}

@@ -32,7 +32,12 @@ from adapterdrop.families import encoder
 from adapterdrop.families.base import Family, Preset
 
 _LLAMA3_ROPE = {"rope_type": "llama3", "low_freq_factor": 1.0, "high_freq_factor": 4.0}
-_LLAMA3 = {"vocab_size": 128256, "rope_theta": 500000.0, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5}
+_LLAMA3 = {
+    "vocab_size": 128256,
+    "rope_theta": 500000.0,
+    "max_position_embeddings": 131072,
+    "rms_norm_eps": 1e-5,
+}
 _QWEN25 = {"vocab_size": 151936, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True}
 
 
@@ -75,17 +80,32 @@ PRESETS: dict[str, Preset] = {
     ),
     "llama-3.2-1b": Preset(
         "llama",
-        {**_geometry(16, 2048, 8192, 32, 8, 64), **_LLAMA3, **_llama3_rope(32.0), "tie_word_embeddings": True},
+        {
+            **_geometry(16, 2048, 8192, 32, 8, 64),
+            **_LLAMA3,
+            **_llama3_rope(32.0),
+            "tie_word_embeddings": True,
+        },
         "meta-llama/Llama-3.2-1B",
     ),
     "llama-3.2-3b": Preset(
         "llama",
-        {**_geometry(28, 3072, 8192, 24, 8, 128), **_LLAMA3, **_llama3_rope(32.0), "tie_word_embeddings": True},
+        {
+            **_geometry(28, 3072, 8192, 24, 8, 128),
+            **_LLAMA3,
+            **_llama3_rope(32.0),
+            "tie_word_embeddings": True,
+        },
         "meta-llama/Llama-3.2-3B",
     ),
     "llama-3.1-8b": Preset(
         "llama",
-        {**_geometry(32, 4096, 14336, 32, 8, 128), **_LLAMA3, **_llama3_rope(8.0), "tie_word_embeddings": False},
+        {
+            **_geometry(32, 4096, 14336, 32, 8, 128),
+            **_LLAMA3,
+            **_llama3_rope(8.0),
+            "tie_word_embeddings": False,
+        },
         "meta-llama/Llama-3.1-8B",
     ),
     "qwen2.5-0.5b": Preset(
@@ -177,9 +197,7 @@ def kv_cache_bytes(config: PretrainedConfig, batch: int, tokens: int, element_by
     kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
     types = getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers
     window = getattr(config, "sliding_window", None)
-    cached = [
-        min(tokens, window - 1) if kind == "sliding_attention" and window else tokens for kind in types
-    ]
+    cached = [min(tokens, window - 1) if kind == "sliding_attention" and window else tokens for kind in types]
     return 2 * batch * kv_heads * head_dim(config) * element_bytes * sum(cached)
 
 

@@ -88,7 +88,10 @@ def needs(scenario: Scenario, capacity: dict[str, int] | None = None) -> list[Ne
     if device.type == "cpu":
         return [Need("host", parts, limit("cpu"))]
     label = f"cuda:{device.index or 0}"
-    return [Need(label, parts, limit(label)), Need("host", {"fp32 base while built": params * 4}, limit("cpu"))]
+    return [
+        Need(label, parts, limit(label)),
+        Need("host", {"fp32 base while built": params * 4}, limit("cpu")),
+    ]
 
 
 def device_capacity(label: str) -> int:
