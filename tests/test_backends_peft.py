@@ -199,3 +199,29 @@ def test_the_variants_command_lists_every_peft_method(capsys):
     assert main(["variants"]) == 0
     out = capsys.readouterr().out
     assert all(f"\n{name}:" in f"\n{out}" for name in METHODS)
+
+
+def test_the_profiler_sees_peft_layers_and_adapters_as_regions(config, base):
+    from adapterdrop.models.encoder import tracing_regions
+
+    model = build_variant("lora:n=2", config, base=base)
+    ids, _ = ids_labels(config)
+    seen: list[str] = []
+    stack: list[str] = []
+
+    def tracer(name, fn, args):
+        seen.append("/".join([*stack, name]))
+        stack.append(name)
+        try:
+            return fn(*args)
+        finally:
+            stack.pop()
+
+    with tracing_regions(tracer), torch.no_grad():
+        model(ids)
+    layers = config.num_hidden_layers
+    assert [p for p in seen if "/" not in p] == ["embeddings"] + [f"layer.{i}" for i in range(layers)] + [
+        "head"
+    ]
+    adapted = {p.split("/")[0] for p in seen if p.endswith("/adapter")}
+    assert adapted == {f"layer.{i}" for i in range(2, layers)}  # LoRA's A and B run inside layers 2..L-1

@@ -40,7 +40,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 from adapterdrop import testing_plant
 from adapterdrop.backends.base import AdapterPattern, Backend
 from adapterdrop.errors import VariantError
-from adapterdrop.models.encoder import num_layers, region
+from adapterdrop.models.encoder import as_region, num_layers, region
 from adapterdrop.models.heads import ClassificationHead
 from adapterdrop.variants.base import NUM_LABELS, VariantModel
 from adapterdrop.variants.spec import Option, VariantInfo, VariantSpec
@@ -186,6 +186,21 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
+def _trace_regions(model: peft.PeftModel) -> None:
+    """The profiler's regions on the transformers forward: ``embeddings``, ``layer.i`` for every encoder
+    layer and ``adapter`` for every leaf module of the method (a LoRA A or B, a VeRA, LoHa or LoKr factor,
+    a prompt encoder), found by the backend's module patterns. A method whose weights are parameters of the
+    wrapped module (IA3's scaling vectors) has no module of its own: its work counts in the layer's glue."""
+    encoder = model.get_base_model()
+    as_region(encoder.embeddings, "embeddings")
+    for index, layer in enumerate(encoder.encoder.layer):
+        as_region(layer, f"layer.{index}")
+    for name, module in model.named_modules():
+        direct = next(module.parameters(recurse=False), None) is not None
+        if direct and any(p.compiled.search(name) for p in _ADAPTER_MODULES):
+            as_region(module, "adapter")
+
+
 def _builder(make_config):
     def build(spec: VariantSpec, config: PretrainedConfig, base: PreTrainedModel, seed: int) -> PeftVariant:
         """``spec`` on ``base`` (this variant's own copy; see :func:`adapterdrop.backends.build_variant`)."""
@@ -215,6 +230,7 @@ def _builder(make_config):
             "dropped_layers": spec["n"],
             "num_virtual_tokens": getattr(peft_config, "num_virtual_tokens", None),
         }
+        _trace_regions(model)
         variant = PeftVariant(spec, model, head, info)
         if testing_plant.PLANT is not None:  # a test-only planted slowdown (ADAPTERDROP_PLANT)
             testing_plant.PLANT.wrap_peft([m for m in model.modules() if isinstance(m, BaseTunerLayer)])
@@ -225,6 +241,11 @@ def _builder(make_config):
     return build
 
 
+#: the modules of every method, by name (relative to the variant or to the peft model)
+_ADAPTER_MODULES = (
+    AdapterPattern(r"encoder\.layer\.(?P<layer>\d+)\..*\.(?:lora_|ia3_|vera_|hada_|lokr_)[^.]*(\.|$)"),
+    AdapterPattern(r"(^|\.)(?:prompt_encoder|vera_[AB])(\.|$)"),
+)
 #: a parameter name of a layer-wise method's adapter weights: group 1 is the encoder layer
 _ADAPTED = re.compile(r"encoder\.layer\.(\d+)\..*\.(?:lora_|ia3_|vera_|hada_|lokr_)")
 
@@ -298,10 +319,7 @@ BACKEND = Backend(
     summary="Hugging Face peft's methods (LoRA family, IA3, VeRA, LoHa, LoKr, prefix and prompt tuning)",
     variants=VARIANTS,
     shares_base=False,
-    adapter_modules=(
-        AdapterPattern(r"encoder\.layer\.(?P<layer>\d+)\..*\.(?:lora_|ia3_|vera_|hada_|lokr_)[^.]*(\.|$)"),
-        AdapterPattern(r"(^|\.)(?:prompt_encoder|vera_[AB])(\.|$)"),
-    ),
+    adapter_modules=_ADAPTER_MODULES,
     adapter_parameters=(
         AdapterPattern(r"encoder\.layer\.(?P<layer>\d+)\..*\.(?:lora_|ia3_|vera_|hada_|lokr_)"),
         AdapterPattern(r"(^|\.)(?:prompt_encoder|vera_[AB])\."),
