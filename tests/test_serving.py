@@ -15,8 +15,8 @@ from adapterdrop.errors import AdapterDropError
 from adapterdrop.families import build_base, model_config
 from adapterdrop.families.decoder import layers as decoder_layers
 from adapterdrop.serving.lora import LoRASpec
-from adapterdrop.serving.mixes import draw_adapters
-from adapterdrop.serving.steps import ServingSet, prompts, serving_step
+from adapterdrop.serving.mixes import MIXES, draw_adapters
+from adapterdrop.serving.steps import IMPLEMENTATIONS, ServingSet, prompts, serving_step
 from adapterdrop.serving.workloads import Served, decode_call, prefill_call
 
 #: (atol, rtol) of logits per dtype: fp32 differs by summation order only; bf16 rounds each product
@@ -166,3 +166,18 @@ def test_copies_share_base_weights() -> None:
     assert merged.model.layers[0].self_attn.q_proj.weight is not base_q
     assert serving.native.model.model.layers[0].self_attn.q_proj.weight is base_q
     torch.testing.assert_close(base_q, before, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("workload", ["prefill", "decode"])
+@pytest.mark.parametrize("mix", MIXES)
+def test_every_step_agrees(serving: ServingSet, workload: str, mix: str) -> None:
+    """The steps the harness times: for one (workload, mix), every implementation's step gives the same
+    last-position logits on the same drawn adapters and prompts; the base model's differ."""
+    batch = NUM_ADAPTERS if mix == "distinct" else BATCH
+    steps = {impl: serving_step(serving, impl, workload, mix, batch, PROMPT_LEN) for impl in IMPLEMENTATIONS}
+    assert len({step.adapters for step in steps.values()}) == 1
+    assert {step.tokens for step in steps.values()} == {batch * (PROMPT_LEN if workload == "prefill" else 1)}
+    logits = {impl: step.fn() for impl, step in steps.items()}
+    for impl in ("native", "merged"):
+        torch.testing.assert_close(logits[impl], logits["peft"], atol=1e-4, rtol=1e-4)
+    assert (logits["base"] - logits["peft"]).abs().max() > 1e-2

@@ -18,6 +18,7 @@ TOOL = Path(__file__).resolve().parent.parent / "bench" / "tools" / "serving.py"
         (["--adapters", "0"], "must be positive"),
         (["--mixes", "popular"], "invalid choice: 'popular'"),
         (["--model", "llama-tiny", "--first-layer", "9"], "--first-layer 9 leaves no layer of 4"),
+        (["--device", "gpu"], "--device 'gpu'"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str) -> None:

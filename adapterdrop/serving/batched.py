@@ -23,7 +23,8 @@ class BatchedLoRA:
     """Forward hooks adding each row's LoRA to the target modules of a plain transformers model.
 
     ``rows`` holds the adapter index of every row of the next forward (a LongTensor of shape (B,)); set it
-    with :meth:`set_rows` before calling the model. A forward whose batch differs from ``rows`` fails.
+    with :meth:`set_rows` before calling the model. A target module's input is (B, S, in), as in the
+    decoders of the decoder family; a forward whose batch differs from ``rows`` fails.
     """
 
     def __init__(self, model: nn.Module, stacked: Mapping[str, StackedLoRA]) -> None:
@@ -31,14 +32,15 @@ class BatchedLoRA:
         missing = sorted(set(stacked) - set(modules))
         if missing:
             raise ValueError(f"the model has no module {missing[0]!r} (and {len(missing) - 1} more)")
-        self.rows = torch.zeros(1, dtype=torch.long)
+        self.device = next(iter(stacked.values())).a.device if stacked else torch.device("cpu")
+        self.rows = torch.zeros(1, dtype=torch.long, device=self.device)
         self.handles: list[RemovableHandle] = [
             modules[name].register_forward_hook(self._hook(lora)) for name, lora in stacked.items()
         ]
 
     def set_rows(self, adapters: list[int] | torch.Tensor) -> None:
         """The adapter index of each row of the next forward."""
-        self.rows = torch.as_tensor(adapters, dtype=torch.long)
+        self.rows = torch.as_tensor(adapters, dtype=torch.long, device=self.device)
 
     def _hook(self, lora: StackedLoRA):
         def add_lora(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:

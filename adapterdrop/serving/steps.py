@@ -65,6 +65,7 @@ class ServingSet:
         self.spec = spec
         self.config = base.config
         self.base = base.eval()
+        self.device = base.device
         peft_model = build_peft_model(sharing_copy(base), spec)
         self.peft_model = peft_model
         self.stacked = stack_lora(peft_model, spec.names)
@@ -100,10 +101,12 @@ class ServingSet:
         raise AdapterDropError(f"unknown serving implementation {implementation!r}")
 
 
-def prompts(batch_size: int, prompt_len: int, vocab_size: int, seed: int = 0) -> torch.Tensor:
-    """Random prompt token ids (``batch_size``, ``prompt_len``), seeded."""
+def prompts(
+    batch_size: int, prompt_len: int, vocab_size: int, seed: int = 0, device: torch.device | None = None
+) -> torch.Tensor:
+    """Random prompt token ids (``batch_size``, ``prompt_len``), seeded (drawn on the CPU, then moved)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, vocab_size, (batch_size, prompt_len), generator=generator)
+    return torch.randint(0, vocab_size, (batch_size, prompt_len), generator=generator).to(device)
 
 
 def serving_step(
@@ -126,7 +129,7 @@ def serving_step(
                 f"workload 'parallel' runs {', '.join(PARALLEL_IMPLEMENTATIONS)}, not {implementation!r}"
             )
         adapters = list(range(num_adapters))
-        prompt = prompts(1, prompt_len, vocab, seed)
+        prompt = prompts(1, prompt_len, vocab, seed, serving.device)
         ids = prompt if implementation == "fork" else prompt.expand(num_adapters, -1)
         call = prefill_call(serving.served(implementation, adapters), ids, adapters)
         return ServingStep(call, num_adapters * prompt_len, tuple(adapters))
@@ -136,10 +139,10 @@ def serving_step(
         )
     adapters = draw_adapters(mix, batch_size, num_adapters, seed)
     served = serving.served(implementation, adapters)
-    ids = prompts(batch_size, prompt_len, vocab, seed)
+    ids = prompts(batch_size, prompt_len, vocab, seed, serving.device)
     if workload == "prefill":
         return ServingStep(prefill_call(served, ids, adapters), batch_size * prompt_len, tuple(adapters))
     if workload == "decode":
-        token = prompts(batch_size, 1, vocab, seed + 1)
+        token = prompts(batch_size, 1, vocab, seed + 1, serving.device)
         return ServingStep(decode_call(served, ids, adapters, token), batch_size, tuple(adapters))
     raise AdapterDropError(f"unknown serving workload {workload!r}; choose from {', '.join(WORKLOADS)}")

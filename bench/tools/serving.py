@@ -17,6 +17,8 @@ import argparse
 import statistics
 import sys
 
+import torch
+
 from adapterdrop.errors import AdapterDropError
 from adapterdrop.families import build_base, model_config
 from adapterdrop.measure.stats import paired_speedup_interval, ratio_of_medians
@@ -40,6 +42,7 @@ from adapterdrop.serving.steps import (
 )
 
 PROG = "adapterdrop"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,12 +61,20 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--targets", nargs="+", default=["q_proj", "k_proj", "v_proj", "o_proj"])
     parser.add_argument("--first-layer", type=int, default=0, help="LoRA on layers K..L-1 (the fork's K)")
+    parser.add_argument("--device", default="cpu", help="torch device of the models and inputs")
+    parser.add_argument("--dtype", default="fp32", choices=tuple(DTYPES))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--min-sample-time", type=float, default=0.05, help="seconds a sample lasts at least")
     args = parser.parse_args(argv)
     if min(args.adapters) < 1 or args.batch_size < 1 or args.prompt_len < 1 or args.rank < 1:
         raise AdapterDropError("--adapters, --batch-size, --prompt-len and --rank must be positive")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        raise AdapterDropError(f"--device {args.device!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AdapterDropError(f"--device {args.device}: no CUDA device here")
     return args
 
 
@@ -111,8 +122,9 @@ def run(args: argparse.Namespace) -> None:
         )
     timing = TimingConfig(rounds=args.rounds, min_sample_time_s=args.min_sample_time)
     print(
-        f"{args.model}, B={args.batch_size}, P={args.prompt_len}, r={args.rank}, "
-        f"LoRA on layers {layers[0]}..{layers[-1]}, {args.threads} threads, {args.rounds} rounds"
+        f"{args.model} {args.dtype} on {args.device}, B={args.batch_size}, P={args.prompt_len}, "
+        f"r={args.rank}, LoRA on layers {layers[0]}..{layers[-1]}, {args.threads} threads, "
+        f"{args.rounds} rounds"
     )
     with fixed_threads(args.threads):
         for num_adapters in args.adapters:
@@ -123,7 +135,7 @@ def run(args: argparse.Namespace) -> None:
                 target_modules=tuple(args.targets),
                 layers=layers,
             )
-            serving = ServingSet(build_base(config), spec)
+            serving = ServingSet(build_base(config).to(args.device, DTYPES[args.dtype]), spec)
             for workload in args.workloads:
                 steps = cells(serving, workload, args)
                 numbers = {}
