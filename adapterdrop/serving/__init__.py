@@ -5,6 +5,7 @@ Modules, each with one job:
 - :mod:`.mixes`: which adapter each request of a batch uses (popularity mixes, seeded).
 - :mod:`.lora`: N LoRA adapters on one ``peft`` model, and their weights stacked per target module.
 - :mod:`.batched`: the native batched LoRA (gather each row's A and B, one batched product) as forward hooks.
+- :mod:`.copies`: copies of a model that share its weight tensors (one set of base weights for all).
 - :mod:`.merged`: one merged model per adapter (``peft``'s ``merge_and_unload`` on a copy).
 - :mod:`.fork`: the paper's parallel inference on a decoder (layers without adapters run once, then fork).
 - :mod:`.workloads`: prefill and decode calls with ``transformers``' cache classes.

@@ -26,7 +26,11 @@ Caches = dict[int | None, Cache]
 def _logits(
     model: nn.Module, ids: torch.Tensor, cache: Cache, position: int | None, keep: int, **extra
 ) -> torch.Tensor:
-    position_ids = None if position is None else torch.full((1, ids.shape[1]), position, dtype=torch.long)
+    position_ids = (
+        None
+        if position is None
+        else torch.full((1, ids.shape[1]), position, dtype=torch.long, device=ids.device)
+    )
     out = model(
         input_ids=ids, cache=cache, use_cache=True, position_ids=position_ids, logits_to_keep=keep, **extra
     )
