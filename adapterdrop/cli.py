@@ -82,7 +82,7 @@ class _PlainWarnings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    from adapterdrop.errors import VariantError
+    from adapterdrop.errors import VariantError, WorkloadError
     from adapterdrop.results import TornLineWarning
 
     args = build_parser().parse_args(argv)
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _PlainWarnings(warnings.showwarning)
         try:
             return args.func(args)
-        except VariantError as exc:  # a bad variant name or option: usage
+        except (VariantError, WorkloadError) as exc:  # a bad variant, a workload the model lacks: usage
             print(f"{PROG}: error: {_error_line(exc)}", file=sys.stderr)
             return 2
         except (ValueError, OSError) as exc:  # AdapterDropError and the library's other ValueErrors

@@ -19,7 +19,6 @@ Sweeps, ``measure``, the bench suites, the profiler and the regression gate all 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import string
@@ -31,10 +30,12 @@ from typing import Any
 
 import torch
 
-from adapterdrop.backends import build_base, build_variant, parse_variant
+from adapterdrop.backends import build_variant, parse_variant
 from adapterdrop.errors import AdapterDropError, VariantError
+from adapterdrop.families import FAMILIES, family_of, max_positions, model_config
+from adapterdrop.families.decoder_variants import build_decoder_variant
+from adapterdrop.families.fit import require_fit
 from adapterdrop.measure.timing import TimingConfig
-from adapterdrop.models.presets import max_sequence_length, model_config
 from adapterdrop.scenario import (
     DTYPES,
     PHASES,
@@ -44,6 +45,7 @@ from adapterdrop.scenario import (
     canonical_exec,
     default_precision,
 )
+from adapterdrop.workloads import check_positions, workload_of
 
 #: where ``load_preset("NAME")`` looks for ``NAME.toml``: the working directory's bench/presets, then the
 #: checkout the package was imported from
@@ -185,6 +187,7 @@ def validate_preset(preset: SweepPreset) -> None:
         raise PresetError(f"threads must be a positive integer, not {preset.threads!r}")
     for model in preset.models:
         model_config(model)  # UnknownPresetError names the valid ones
+        check_workloads_fit(model, preset.comparisons)
         check_sequences_fit(model, (n for comparison in preset.comparisons for n in comparison.seq_lens))
     resolve_devices(preset.devices, check=False)
     execs = [canonical_exec(name) for name in preset.execs]  # ScenarioError names the valid forms
@@ -326,30 +329,50 @@ def _variant_sets(comparison: Comparison) -> list[tuple[str, list[str]]]:
 
 def check_sequences_fit(model: str, seq_lens: Iterable[int]) -> None:
     """A :class:`PresetError` if a sequence length (tokens) exceeds the positions of ``model``
-    (:func:`~adapterdrop.models.presets.max_sequence_length`), before anything is measured."""
+    (:func:`~adapterdrop.families.max_positions`), before anything is measured."""
     longest = max(seq_lens, default=0)
-    limit = max_sequence_length(model_config(model))
+    limit = max_positions(model)
     if longest > limit:
         raise PresetError(f"sequence length {longest} does not fit {model}: it has {limit} positions")
 
 
+def check_workloads_fit(model: str, comparisons: Iterable[Comparison]) -> None:
+    """A :class:`~adapterdrop.errors.WorkloadError` if a comparison names a workload (phase) that
+    ``model``'s family lacks, or, on a decoder, a sequence or a prompt and its new token (decode) that
+    exceed its positions (an encoder's sequences are checked by :func:`check_sequences_fit`)."""
+    decoder = family_of(model) is FAMILIES["decoder"]
+    for comparison in comparisons:
+        for phase in comparison.phases:
+            workload_of(model, phase)
+            if decoder:
+                check_positions(model, phase, max(comparison.seq_lens))
+
+
 def check_variants_fit(model: str, variants: Iterable[str]) -> None:
-    """Build every variant on a miniature of ``model`` (same layers, width 8) so that an option that does
-    not fit the model (``n`` beyond its layers, ``keep`` above ``adapters``) is a :class:`VariantError`
-    before anything is measured. Takes milliseconds per variant."""
-    config = copy.deepcopy(model_config(model))
-    config.hidden_size = config.intermediate_size = 8
-    config.num_attention_heads = 1
-    config.vocab_size = min(config.vocab_size, 64)
-    if hasattr(config, "embedding_size"):
-        config.embedding_size = 8
-    base = build_base(config)
+    """Build every variant on a miniature of ``model`` (its family's: same layers, width 8) so that an
+    option that does not fit the model (``n`` beyond its layers, ``keep`` above ``adapters``, a variant a
+    decoder lacks) is a :class:`VariantError` before anything is measured. Takes milliseconds per variant."""
+    family = family_of(model)
+    config = family.miniature(model_config(model))
+    base = family.build_base(config, 0)
     with torch.no_grad():
         for variant in dict.fromkeys(variants):
             try:
-                build_variant(variant, config, base=base)
+                if family is FAMILIES["decoder"]:
+                    build_decoder_variant(variant, config, base, 0, train=True)
+                else:
+                    build_variant(variant, config, base=base)
             except VariantError as exc:
                 raise VariantError(f"{variant} on {model}: {exc}") from None
+
+
+def check_groups_fit(groups: Iterable[Group]) -> None:
+    """A :class:`~adapterdrop.families.fit.FitError` (one line with the figures) for the first scenario
+    whose model cannot fit the machine for its workload (:mod:`adapterdrop.families.fit`), before anything
+    is built. A sweep records such a scenario as ``skipped`` instead."""
+    for group in groups:
+        for scenario in group.scenarios:
+            require_fit(scenario)
 
 
 def expand_groups(preset: SweepPreset, devices: Sequence[str] | None = None) -> list[Group]:

@@ -5,7 +5,8 @@ with any scenario missing (never measured, or stored as ``error``) is measured a
 run, and every record of that run is appended (the baseline too): a speedup always refers to a baseline
 measured, and stored, in the same run. Readers take, per group, the latest run (see
 :func:`adapterdrop.results.latest_runs`). After an out-of-memory result, the larger batch sizes of that
-variant's series are recorded as skipped.
+variant's series are recorded as skipped, and so is a scenario whose model cannot fit the machine for its
+workload (:mod:`adapterdrop.families.fit`: refused before it is built, the figures in its ``error``).
 
 A sweep ends by printing its duty cycle on stderr: seconds of timed steps (``timing.timed_s`` summed over
 the records it measured) over its wall seconds (:func:`duty_cycle`).
@@ -22,6 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from adapterdrop.families.fit import fit_problem
 from adapterdrop.measure.env import collect_env
 from adapterdrop.measure.load import describe_load
 from adapterdrop.measure.runner import measure_group, new_run_id, skipped_record
@@ -88,6 +90,8 @@ def run_sweep(
                 if limit is not None and scenario.batch_size > limit:
                     why = f"batch size {limit} ran out of memory"
                     records.append(skipped_record(scenario, why, env, run_id))
+                elif (problem := fit_problem(scenario)) is not None:  # refused before it is built
+                    records.append(skipped_record(scenario, problem, env, run_id))
                 else:
                     to_measure.append(scenario)
             if any(s in missing for s in to_measure):

@@ -134,9 +134,9 @@ def test_decode_reads_every_weight_and_the_cache(context) -> None:
 
 
 def test_a_workload_the_family_lacks_is_one_line() -> None:
-    with pytest.raises(WorkloadError, match=r"decoder: it has no workload 'infer' \(valid: train, prefill"):
+    with pytest.raises(WorkloadError, match=r"has no workload 'infer' \(valid: train, prefill, decode"):
         workload_of(MODEL, "infer")
-    with pytest.raises(WorkloadError, match="encoder: it has no workload 'decode'"):
+    with pytest.raises(WorkloadError, match=r"tiny \(the encoder family\) has no workload 'decode'"):
         workload_of("tiny", "decode")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from adapterdrop.errors import AdapterDropError
+from adapterdrop.scenario import PHASES
 
 
 def positive_int(text: str) -> int:
@@ -104,8 +105,9 @@ def add_model_option(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--model",
         metavar="MODEL",
-        help="a model preset (tiny, bert-small, bert-base, bert-large, roberta-base, ...), the path of a "
-        "transformers config.json, or a Hugging Face model folder holding one (only the config is read; "
+        help="a model preset (tiny, bert-small, bert-base, ... encoders; llama-tiny, llama-small, "
+        "llama-3.2-1b, qwen2.5-1.5b, ... decoders), the path of a transformers config.json (a BERT-style "
+        "encoder or a causal LM), or a Hugging Face model folder holding one (only the config is read; "
         f"weights are random); default {default}",
     )
 
@@ -114,7 +116,12 @@ def add_grid_options(parser: argparse.ArgumentParser, *, single: bool) -> None:
     add_model_option(parser, "bert-small" if single else "the preset's; bert-small for a sweep from flags")
     if single:
         parser.add_argument("--variant", required=True, help="variant to measure, e.g. adapterdrop:n=5")
-        parser.add_argument("--phase", choices=("train", "infer"), default="infer", help="default infer")
+        parser.add_argument(
+            "--phase",
+            choices=PHASES,
+            default="infer",
+            help="the workload: train, infer (encoders), prefill, decode (decoders); default infer",
+        )
         parser.add_argument("--batch-size", type=positive_int, default=8, help="default 8")
         parser.add_argument("--seq-len", type=positive_int, default=128, help="default 128")
     else:
@@ -127,7 +134,7 @@ def add_grid_options(parser: argparse.ArgumentParser, *, single: bool) -> None:
         parser.add_argument(
             "--phase",
             action="append",
-            choices=("train", "infer"),
+            choices=PHASES,
             help=f"repeatable (default: {' and '.join(SWEEP_PHASES)})",
         )
         parser.add_argument(

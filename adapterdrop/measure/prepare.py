@@ -20,15 +20,15 @@ from __future__ import annotations
 import torch
 
 from adapterdrop.backends import build_variant
-from adapterdrop.errors import AdapterDropError
+from adapterdrop.errors import InferenceOnlyError
+from adapterdrop.families import build_base, model_config
 from adapterdrop.inputs import make_batch
 from adapterdrop.measure import step as steps
 from adapterdrop.measure.execution import apply_exec
 from adapterdrop.measure.step import SEED, TORCH_DTYPES, make_optimizer, precision_context
 from adapterdrop.measure.types import GroupContext, PreparedStep
-from adapterdrop.models.encoder import build_base
-from adapterdrop.models.presets import model_config
 from adapterdrop.scenario import Scenario
+from adapterdrop.workloads import prepare_step as workload_step
 
 __all__ = [
     "SEED",
@@ -41,10 +41,6 @@ __all__ = [
     "precision_context",
     "prepare_step",
 ]
-
-
-class InferenceOnlyError(AdapterDropError):
-    """A train-phase scenario of a variant that only runs inference (parallel, separate)."""
 
 
 def group_context(scenario: Scenario) -> GroupContext:
@@ -71,6 +67,8 @@ def prepare_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
 
 
 def _eager_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
+    if (prepared := workload_step(scenario, context)) is not None:  # a decoder's (adapterdrop.workloads)
+        return prepared
     model = build_variant(scenario.variant, context.config, base=context.base, seed=SEED)
     if scenario.phase == "train" and not model.supports_training:
         raise InferenceOnlyError(f"{scenario.variant} is an inference-only variant")

@@ -44,7 +44,7 @@ def workload_of(model: str, phase: str) -> Workload:
     workload = WORKLOADS.get((family, phase))
     if workload is None:
         valid = ", ".join(workloads_of(family))
-        raise WorkloadError(f"{model} is a {family}: it has no workload '{phase}' (valid: {valid})")
+        raise WorkloadError(f"{model} (the {family} family) has no workload '{phase}' (valid: {valid})")
     return workload
 
 
