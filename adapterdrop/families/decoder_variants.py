@@ -39,7 +39,7 @@ from adapterdrop.variants.spec import VariantSpec
 LORA_METHODS = {"lora": {}, "dora": {"use_dora": True}, "rslora": {"use_rslora": True}}
 VARIANTS = ("full", *LORA_METHODS)
 #: a LoRA parameter's name: group ``layer`` is the decoder layer
-_ADAPTED = re.compile(r"(?:^|\.)(?:layers|h|block|blocks)\.(?P<layer>\d+)\..*\.lora_")
+_ADAPTED = re.compile(decoder.FAMILY.layer_pattern + r".*\.lora_")
 
 
 class CausalLMVariant(VariantModel):

@@ -7,6 +7,7 @@ autocast):
 
 - the group's frozen base (every workload);
 - training ``full``: its own copy of the weights, their gradients and AdamW's two moments;
+- a decoder's LoRA variant: its own copy of the weights (``peft`` wraps modules in place);
 - ``prefill`` and ``decode``: the KV cache of the prompt (``decode``: and the new token), see
   :func:`adapterdrop.families.decoder.kv_cache_bytes`.
 
@@ -75,8 +76,11 @@ def needs(scenario: Scenario, capacity: dict[str, int] | None = None) -> list[Ne
     held = ELEMENT_BYTES[scenario.dtype] if scenario.precision == "native" else 4
     weights = params * held
     parts = {"weights": weights}
-    if scenario.phase == "train" and scenario.variant.partition(":")[0] == "full":
+    full = scenario.variant.partition(":")[0] == "full"
+    if scenario.phase == "train" and full:
         parts.update({"copy": weights, "grads": weights, "AdamW": 2 * weights})
+    elif family.name == "decoder" and not full:  # peft wraps its own copy of the base
+        parts["copy"] = weights
     if family.name == "decoder" and scenario.phase in ("prefill", "decode"):
         tokens = scenario.seq_len + (scenario.phase == "decode")
         parts["KV cache"] = decoder.kv_cache_bytes(config, scenario.batch_size, tokens, held)
