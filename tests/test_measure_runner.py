@@ -166,8 +166,8 @@ def test_group_must_share_everything_but_the_variant(fast_timing):
 
 
 def test_every_step_before_timing_is_a_warm_up_or_the_memory_probe(fast_timing, monkeypatch):
-    """The harness runs warmup_steps + 1 (the memory probe) steps of a variant before timing, and then only
-    timed calls: nothing hidden calibrates or re-warms."""
+    """The harness runs warmup_steps + 1 (the memory probe) steps of a variant before timing, then per round
+    sample_warmup_steps untimed steps and the timed calls: nothing hidden calibrates or re-warms."""
     calls: dict[str, int] = {}
     eager = prepare._eager_step
 
@@ -185,8 +185,11 @@ def test_every_step_before_timing_is_a_warm_up_or_the_memory_probe(fast_timing, 
     monkeypatch.setattr(prepare, "_eager_step", counted)
     records = runner.measure_group(group("train", ["full", "adapter"]), fast_timing, baseline="full")
     for record in records:
-        timed_calls = record.timing["rounds"] * record.timing["calls_per_sample"]
-        assert calls[record.variant] == fast_timing.warmup_steps + 1 + timed_calls
+        rounds = record.timing["rounds"]
+        timed_calls = rounds * record.timing["calls_per_sample"]
+        rewarm = rounds * fast_timing.sample_warmup_steps
+        assert fast_timing.sample_warmup_steps == record.timing["sample_warmup_steps"] == 1
+        assert calls[record.variant] == fast_timing.warmup_steps + 1 + rewarm + timed_calls
 
 
 def test_records_say_how_long_their_timed_steps_ran(fast_timing):

@@ -208,6 +208,9 @@ def test_a_sample_times_every_call_it_runs():
     assert len(calls) == 3 and measurement.number_per_run == 3  # no untimed warm-up call hidden inside
     timing.sample(lambda: calls.append(1), num_threads=1, number=3, warmup_calls=2)
     assert len(calls) == 3 + 5  # asked-for warm-up calls, and only those
+    warmed = []
+    timing.sample(lambda: calls.append(1), 1, 3, warmup_calls=1, warm=lambda: warmed.append(1))
+    assert len(calls) == 8 + 3 and warmed == [1]  # the warm-up runs its own callable (one step of a cycle)
 
 
 def test_calls_per_sample_from_seconds_already_measured():

@@ -83,7 +83,7 @@ def test_every_variant_is_listed_with_its_options():
     listed = {info.name: info for info in list_variants()}
     native = ["full", "adapter", "adapterdrop", "parallel", "separate", "fusion"]
     peft = ["lora", "dora", "rslora", "ia3", "vera", "loha", "lokr", "prefix", "prompt"]
-    assert list(listed) == native + peft
+    assert list(listed) == [*native, *peft, "serve"]
     assert {o.name for o in listed["fusion"].options} >= {"adapters", "keep", "n", "prune", "calib", "impl"}
     assert all(option.help for info in listed.values() for option in info.options)
 

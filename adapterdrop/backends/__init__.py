@@ -23,6 +23,7 @@ from adapterdrop.variants.spec import REGISTRY, VariantInfo, VariantSpec, parse_
 BACKEND_MODULES = (
     "adapterdrop.backends.native",
     "adapterdrop.backends.peft",
+    "adapterdrop.backends.serving",
 )
 #: every backend by name
 BACKENDS: dict[str, Backend] = {

@@ -32,12 +32,13 @@ from transformers import PretrainedConfig, PreTrainedModel
 from adapterdrop.backends import parse_variant
 from adapterdrop.errors import VariantError
 from adapterdrop.families import decoder
+from adapterdrop.serving.variant import build_serving_variant
 from adapterdrop.variants.base import VariantModel
 from adapterdrop.variants.spec import VariantSpec
 
 #: variants a decoder builds, and for the LoRA family the peft flags of each
 LORA_METHODS = {"lora": {}, "dora": {"use_dora": True}, "rslora": {"use_rslora": True}}
-VARIANTS = ("full", *LORA_METHODS)
+VARIANTS = ("full", *LORA_METHODS, "serve")
 #: a LoRA parameter's name: group ``layer`` is the decoder layer
 _ADAPTED = re.compile(decoder.FAMILY.layer_pattern + r".*\.lora_")
 
@@ -99,6 +100,8 @@ def build_decoder_variant(
     """``variant`` on the frozen causal LM ``base`` (see the module docstring); ``train``: for a training
     step. Adapters are initialised from ``seed``. :class:`VariantError` for a variant decoders lack."""
     spec = parse_variant(variant)
+    if spec.name == "serve":  # N adapters served at once (prefill, decode; inference only, as merged LoRA)
+        return build_serving_variant(spec, config, base, seed)
     if spec.name not in VARIANTS:
         raise VariantError(f"'{spec.name}' does not run on a decoder yet; decoders run {', '.join(VARIANTS)}")
     layers = len(decoder.layers(base))

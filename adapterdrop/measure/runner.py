@@ -58,8 +58,14 @@ from adapterdrop.measure.timing import (
     per_round,
     timed_call,
 )
-from adapterdrop.measure.utilization import device_peak, launch_fields, utilization_fields
+from adapterdrop.measure.utilization import (
+    device_peak,
+    launch_fields,
+    measured_bandwidth,
+    utilization_fields,
+)
 from adapterdrop.scenario import Record, Scenario
+from adapterdrop.workloads import bandwidth_fields, produced, workload_fields
 
 INFERENCE_ONLY = "inference-only variant in a train phase"
 #: what a record's ``timing.timer`` says took its samples
@@ -111,9 +117,13 @@ def _describe(prepared: PreparedStep) -> dict[str, Any]:
 
 def _memory(prepared: PreparedStep, values: dict[str, Any], primed: bool = False) -> None:
     """The step's memory fields: probed (``primed``: a step already ran), or as read at capture for CUDA
-    graphs."""
+    graphs. A decode step's KV cache is allocated before the step and held across steps (persistent, like
+    the parameters): it is added to the total peak; a prefill step fills its cache inside the step, so
+    there it is part of ``activations`` and ``memory_kv_cache_bytes`` says how much of them."""
     captured = prepared.execution.memory if prepared.execution else None
     memory = dict(captured) if captured else step_memory(prepared, primed=primed)
+    if prepared.scenario.phase == "decode" and "peak_memory_bytes" in memory:
+        memory["peak_memory_bytes"] += values.get("memory_kv_cache_bytes", 0)
     if "memory_by_draw" in memory:
         values["variant_info"]["memory_by_draw"] = memory.pop("memory_by_draw")
     values.update(memory)
@@ -161,15 +171,19 @@ def measure_group(
         _free(device)
         outcome[variant] = {"status": "oom" if is_oom(exc) else "error", "error": one_line(exc)}
 
+    made = produced(first)  # samples and tokens one step produces: the numerators of the throughputs
     with fixed_threads(first.threads):
         peak = device_peak(first.device, first.dtype, first.threads)  # measured once on a CPU, then cached
+        bandwidth = (
+            measured_bandwidth(first.device, first.threads)["bytes_s"] if first.phase == "decode" else None
+        )
     with fixed_threads(first.threads), LoadTracker() as load:
         started = time.perf_counter()
         context = group_context(first)
         for scenario in scenarios:
             try:
                 ready = prepare_step(scenario, context)
-                values = _describe(ready)
+                values = {**_describe(ready), **workload_fields(ready)}
                 warm = [timed_call(ready.step) for _ in range(timing.warmup_steps)]
                 _memory(ready, values, primed=bool(warm))
                 values.update(launch_fields(ready.step, device))
@@ -193,6 +207,7 @@ def measure_group(
             on_error=failed,
             more=lambda samples: _needs_more_rounds(samples, baseline, timing.ci_target),
             steps={name: timed[name][1] for name in prepared},
+            warm={name: ready.step for name, ready in prepared.items()},
         )
         group_wall_s = time.perf_counter() - started
     for name, measurement in measurements.items():
@@ -202,8 +217,9 @@ def measure_group(
                 "time_median_s": measurement.median,
                 "time_iqr_s": measurement.iqr,
                 "time_samples_s": per_round(measurement),
-                "throughput_samples_s": first.batch_size / measurement.median,
-                "throughput_tokens_s": first.batch_size * first.seq_len / measurement.median,
+                "throughput_samples_s": made.samples / measurement.median,
+                "throughput_tokens_s": made.tokens / measurement.median,
+                **bandwidth_fields(prepared[name], measurement.median, bandwidth),
                 **utilization_fields(outcome[name].get("flops_step"), measurement.median, peak),
                 "timing": {
                     "rounds": len(measurement.times),
@@ -211,7 +227,7 @@ def measure_group(
                     "steps_per_call": timed[name][1],
                     "min_sample_time_s": timing.min_sample_time_s,
                     "warmup_steps": timing.warmup_steps,
-                    "sample_warmup_calls": timing.sample_warmup_calls,
+                    "sample_warmup_steps": timing.sample_warmup_steps,
                     "timed_s": sum(per_round(measurement)) * numbers[name] * timed[name][1],
                     "group_wall_s": group_wall_s,
                     "max_rounds": timing.round_limit,

@@ -2,16 +2,18 @@
 
 Every sample runs ``number`` calls of a callable with ``num_threads`` fixed, reads ``time.perf_counter``
 around them and synchronises the accelerator before each reading; it is kept as torch's ``Measurement`` (with
-a ``TaskSpec``), whose mean is seconds per call. A sample times every call it makes: no untimed call runs
-inside it. (``torch.utils.benchmark.Timer.timeit(number)`` runs ``max(number // 100, 2)`` untimed calls before
-each sample: with steps longer than ``min_sample_time_s`` that is three steps run for one timed, which is
-where the main job spent most of its time; docs/measurement.md compares the two on the ``quick`` preset.)
-``TimingConfig.sample_warmup_calls`` puts untimed calls back before each sample, to answer with numbers
-whether re-warming after another variant ran changes a ratio. ``number`` is calibrated once per callable, from
-the seconds of the warm-up steps the caller already ran (:func:`calls_per_sample`), so that a sample lasts at
-least ``min_sample_time_s``. Rounds rotate the order (A B C, B C A, C A B, ...) so that drift in the machine
-(thermal state, other load) hits every callable alike, and the samples of one round are taken back to back:
-they are *paired*, which is what the speedup's interval resamples (:mod:`adapterdrop.measure.stats`).
+a ``TaskSpec``), whose mean is seconds per call. Every call inside a sample is timed. Before it, and
+outside the timed window, ``TimingConfig.sample_warmup_steps`` untimed steps of the same variant run
+(default one): interleaving evicts, and the first call after another variant's sample runs cold; in one
+interleaved run on bert-small, cold samples lowered short steps' speedups by 4-5% (docs/measurement.md,
+"Duty cycle"). It is one *step*, not one call: a stochastic variant's timed call is a cycle of many steps.
+(``torch.utils.benchmark.Timer.timeit(number)``, used before, ran ``max(number // 100, 2)`` untimed calls
+of the timed callable before each sample, a whole cycle each for a stochastic variant, plus three more calls
+to calibrate.) ``number`` is calibrated once per callable, from the seconds of the warm-up steps the caller
+already ran (:func:`calls_per_sample`), so that a sample lasts at least ``min_sample_time_s``. Rounds rotate
+the order (A B C, B C A, C A B, ...) so that drift in the machine (thermal state, other load) hits every
+callable alike, and the samples of one round are taken back to back: they are *paired*, which is what the
+speedup's interval resamples (:mod:`adapterdrop.measure.stats`).
 
 The samples of a callable are kept as torch's own ``Measurement`` (merged over rounds), so its median, IQR and
 ``meets_confidence`` are torch's. After the first ``rounds`` rounds, more rounds are added while the caller
@@ -42,8 +44,12 @@ class TimingConfig:
     warmup_steps: int = field(
         default=2, metadata={"help": "untimed steps per variant before timing; the last ones calibrate"}
     )
-    sample_warmup_calls: int = field(
-        default=0, metadata={"help": "untimed calls before every sample (0: every call run is timed)"}
+    sample_warmup_steps: int = field(
+        default=1,
+        metadata={
+            "help": "untimed steps of a variant right before each of its samples (they re-warm what the "
+            "previous variant's sample evicted; docs/measurement.md measures what a cold sample costs)"
+        },
     )
     max_rounds: int | None = field(
         default=None,
@@ -59,7 +65,7 @@ class TimingConfig:
     def __post_init__(self) -> None:
         if not _is_int(self.rounds) or self.rounds < 1:
             raise AdapterDropError(f"timing rounds must be a positive integer, got {self.rounds!r}")
-        for name in ("warmup_steps", "sample_warmup_calls"):
+        for name in ("warmup_steps", "sample_warmup_steps"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise AdapterDropError(f"{name} must be a non-negative integer, got {value!r}")
@@ -109,13 +115,18 @@ def calibrate(fn: Callable[[], object], num_threads: int, min_sample_time_s: flo
 
 
 def sample(
-    fn: Callable[[], object], num_threads: int, number: int, label: str = "step", warmup_calls: int = 0
+    fn: Callable[[], object],
+    num_threads: int,
+    number: int,
+    label: str = "step",
+    warmup_calls: int = 0,
+    warm: Callable[[], object] | None = None,
 ) -> Measurement:
     """One timed sample: ``number`` calls of ``fn`` as torch's ``Measurement`` (mean: seconds per call),
-    after ``warmup_calls`` untimed calls."""
+    after ``warmup_calls`` untimed calls of ``warm`` (default ``fn``)."""
     with set_torch_threads(num_threads):
         for _ in range(warmup_calls):
-            fn()
+            (warm or fn)()
         _synchronize()
         start = time.perf_counter()
         for _ in range(number):
@@ -141,6 +152,7 @@ def interleave(
     on_error: Callable[[str, BaseException], None],
     more: Callable[[dict[str, list[float]]], bool] | None = None,
     steps: Mapping[str, int] | None = None,
+    warm: Mapping[str, Callable[[], object]] | None = None,
 ) -> dict[str, Measurement]:
     """Every callable timed in interleaved, rotated rounds; one merged ``Measurement`` per callable.
 
@@ -148,7 +160,9 @@ def interleave(
     a stochastic variant): its ``Measurement`` counts ``number * steps`` steps per sample, so every time it
     gives is seconds per step. ``config.rounds`` rounds always run; then, while ``more(samples)`` is true
     (``samples``: seconds per step of every callable, one per round), rounds are added up to
-    ``config.round_limit`` rounds and ``config.time_budget_s`` seconds. A callable that raises is reported
+    ``config.round_limit`` rounds and ``config.time_budget_s`` seconds. Before each sample of ``fns[name]``,
+    ``config.sample_warmup_steps`` untimed calls of ``warm[name]`` run (one step of the variant, where a call
+    of ``fns[name]`` is a cycle of several; default ``fns[name]``). A callable that raises is reported
     through ``on_error(name, exc)`` and dropped from later rounds.
     """
     measured: dict[str, list[Measurement]] = {name: [] for name in fns}
@@ -164,7 +178,8 @@ def interleave(
             if name in failed:
                 continue
             try:
-                taken = sample(fns[name], num_threads, numbers[name], name, config.sample_warmup_calls)
+                rewarm = config.sample_warmup_steps
+                taken = sample(fns[name], num_threads, numbers[name], name, rewarm, (warm or {}).get(name))
                 per_step = taken.number_per_run * (steps or {}).get(name, 1)
                 measured[name].append(Measurement(per_step, taken.raw_times, taken.task_spec, taken.metadata))
             except Exception as exc:  # recorded as the variant's status; the others go on

@@ -22,6 +22,7 @@ from adapterdrop.families.decoder import kv_cache_bytes
 from adapterdrop.measure import step as steps
 from adapterdrop.measure.types import GroupContext, PreparedStep
 from adapterdrop.scenario import Scenario
+from adapterdrop.serving.variant import ServingVariant
 from adapterdrop.serving.workloads import Served, decode_call
 from adapterdrop.variants.base import VariantModel
 from adapterdrop.workloads.base import Produced, Workload
@@ -33,7 +34,10 @@ def prepare(scenario: Scenario, model: VariantModel, context: GroupContext) -> P
     model.eval()
     prompts = context.batch.input_ids
     rows = [0] * prompts.shape[0]
-    call = decode_call(Served(model.lm, context.config), prompts, rows, prompts[:, -1:].clone())
+    if isinstance(model, ServingVariant):  # N adapters at once: the serving implementation's own step
+        call = model.step("decode", scenario.batch_size, scenario.seq_len)
+    else:
+        call = decode_call(Served(model.lm, context.config), prompts, rows, prompts[:, -1:].clone())
     precision = steps.precision_context(scenario)
 
     def decode() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from adapterdrop.measure import step as steps
 from adapterdrop.measure.types import GroupContext, PreparedStep
 from adapterdrop.scenario import Scenario
+from adapterdrop.serving.variant import ServingVariant
 from adapterdrop.serving.workloads import Served, prefill_call
 from adapterdrop.variants.base import VariantModel
 from adapterdrop.workloads.base import Workload
@@ -21,7 +22,10 @@ def prepare(scenario: Scenario, model: VariantModel, context: GroupContext) -> P
     """The prefill step of ``model`` (eval mode) on the group's batch as prompts."""
     model.eval()
     prompts = context.batch.input_ids
-    call = prefill_call(Served(model.lm, context.config), prompts, [0] * prompts.shape[0])
+    if isinstance(model, ServingVariant):  # N adapters at once: the serving implementation's own step
+        call = model.step("prefill", scenario.batch_size, scenario.seq_len)
+    else:
+        call = prefill_call(Served(model.lm, context.config), prompts, [0] * prompts.shape[0])
     precision = steps.precision_context(scenario)
 
     def prefill() -> None:

@@ -104,13 +104,20 @@ def report(
             continue
         base_name = "base" + name[name.index("/") :] if "/" in name else "base"
         seconds = statistics.median(times[name])
-        line = f"{workload:8} N={num_adapters:<3} {name:18} {step.tokens / seconds:12.1f} tokens/s"
+        rate = f"{seconds * 1e3:9.3f} ms {step.tokens / seconds:12.1f} tokens/s"
+        line = f"{workload:8} N={num_adapters:<3} {name:18} {rate}"
         if name != base_name and base_name in times:
             ratio = ratio_of_medians(times[base_name], times[name])
             interval = paired_speedup_interval(times[base_name], times[name])
             shown = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "(no interval under 3 rounds)"
             line += f"  x{ratio:.3f} of base {shown}"
         print(line, flush=True)
+    for name in times:  # the batched reference against peft's mixed batch, per mix, in the same run
+        if name.startswith("native") and (peft := name.replace("native", "peft", 1)) in times:
+            ratio = ratio_of_medians(times[peft], times[name])
+            interval = paired_speedup_interval(times[peft], times[name])
+            shown = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "(no interval under 3 rounds)"
+            print(f"{workload:8} N={num_adapters:<3} {name} over {peft}: x{ratio:.3f} {shown}", flush=True)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -2,11 +2,11 @@
 
 ``python bench/tools/warm_calls.py --model bert-small --phase train --batch-size 1 --variants full adapter``
 builds the group as the harness does (:func:`adapterdrop.measure.prepare.group_context`, ``prepare_step``),
-then times every variant two ways in the same rotated rounds: *cold*, a sample of ``number`` calls right
-after another variant's sample (the harness's default), and *warm*, one untimed call first
-(``sample_warmup_calls = 1``). It prints each variant's median seconds per step both ways (their difference
-is what interleaving costs a sample), and the speedup of each variant over the first, cold and warm, each
-with its 95% paired interval, so the two ratios are compared within one run on one machine state.
+then times every variant two ways in the same rotated rounds: *cold*, a sample of ``number`` calls right after
+another variant's sample, and *warm*, one untimed call first (``sample_warmup_steps = 1``, the harness's
+default since this comparison). It prints each variant's median seconds per step both ways (their difference
+is what interleaving costs a sample), and the speedup of each variant over the first, cold and warm, each with
+its 95% paired interval, so the two ratios are compared within one run on one machine state.
 """
 
 from __future__ import annotations
