@@ -134,7 +134,12 @@ def register(add: AddCommand) -> None:
     parser.add_argument(
         "--model", default="bert-small", help="model preset or config path (default bert-small)"
     )
-    parser.add_argument("--phase", choices=("train", "infer"), default="infer", help="default infer")
+    parser.add_argument(
+        "--phase",
+        choices=("train", "infer", "prefill", "decode"),
+        default="infer",
+        help="train, infer (encoders), prefill, decode (decoders); default infer",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=8, help="default 8")
     parser.add_argument("--seq-len", type=positive_int, default=128, help="default 128")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
