@@ -106,7 +106,10 @@ def test_the_shared_base_is_untouched(config, base, ids) -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("adapter", "'adapter' does not run on a decoder yet; decoders run full, lora, dora, rslora"),
+        ("parallel:tasks=2", "'parallel' does not run on a decoder yet; decoders run full, lora, dora, rslora"),
+        ("adapter:placement=houlsby", "decoders take the pfeiffer placement only"),
+        ("adapterdrop:robust", "robust AdapterDrop does not run on decoders yet"),
+        ("adapterdrop:n=4", "needs 0 <= n < 4"),
         ("lora:n=4", "n=4 is out of range for 'lora' on a 4-layer model"),
         ("lora:targets=nope", "peft rejects 'lora:targets=nope' on llama"),
     ],
@@ -115,3 +118,27 @@ def test_bad_variants_are_one_line(config, base, name: str, message: str) -> Non
     with pytest.raises(VariantError, match=message) as info:
         build_decoder_variant(name, config, base, 0, train=True)
     assert "\n" not in str(info.value)
+
+
+def test_native_adapters_with_a_zero_up_projection_give_the_base_logits(config, base, ids) -> None:
+    for name in ("adapter", "adapterdrop:n=2"):
+        variant = build_decoder_variant(name, config, base, 0, train=True).eval()
+        with torch.no_grad():
+            for adapter in variant.adapters.values():
+                adapter.up.weight.zero_()
+                adapter.up.bias.zero_()
+            torch.testing.assert_close(variant(ids), base(input_ids=ids).logits)
+
+
+def test_native_adapterdrop_trains_only_upper_adapters_and_runs_no_backward_below(config, base, ids) -> None:
+    variant = build_decoder_variant("adapterdrop:n=2", config, base, 0, train=True)
+    trainable = {name for name, p in variant.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith(("adapters.2.", "adapters.3.")) for name in trainable)
+    assert variant.describe()["adapter_layers"] == [2, 3]
+    forward = _layer_flops(variant, ids, backward=False)
+    step = _layer_flops(variant, ids, backward=True)
+    assert step[:2] == forward[:2]  # no backward in layers 0 and 1
+    assert all(s > f for s, f in zip(step[2:], forward[2:], strict=True))
+    with torch.no_grad():  # the adapters change the logits, and the shared base carries no hook
+        assert not torch.allclose(variant(ids), base(input_ids=ids).logits)
+    assert not any(layer.mlp._forward_hooks for layer in base.model.layers)

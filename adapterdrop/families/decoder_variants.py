@@ -14,6 +14,10 @@ itself, its forward and its loss (the shifted next-token cross entropy `transfor
   (``peft`` wraps modules in place; the shared base stays untouched); ``merged``: ``merge_and_unload``,
   inference only.
 
+- ``adapter`` / ``adapterdrop:n=K``: the native bottleneck adapter after each decoder layer's MLP (layers
+  K..L-1), by forward hooks on the variant's own copy of the base (:mod:`.decoder_adapters`).
+- ``serve``: N LoRA adapters served at once (:mod:`adapterdrop.serving.variant`).
+
 The other ``peft`` methods are refused on decoders with one line for now: their configs live in
 :mod:`adapterdrop.backends.peft`, built for encoders.
 """
@@ -32,13 +36,16 @@ from transformers import PretrainedConfig, PreTrainedModel
 from adapterdrop.backends import parse_variant
 from adapterdrop.errors import VariantError
 from adapterdrop.families import decoder
+from adapterdrop.families.decoder_adapters import attach_adapters
 from adapterdrop.serving.variant import build_serving_variant
 from adapterdrop.variants.base import VariantModel
 from adapterdrop.variants.spec import VariantSpec
 
 #: variants a decoder builds, and for the LoRA family the peft flags of each
 LORA_METHODS = {"lora": {}, "dora": {"use_dora": True}, "rslora": {"use_rslora": True}}
-VARIANTS = ("full", *LORA_METHODS, "serve")
+#: the native bottleneck adapter (decoder_adapters): every layer, or layers n..L-1
+NATIVE = ("adapter", "adapterdrop")
+VARIANTS = ("full", *LORA_METHODS, *NATIVE, "serve")
 #: a LoRA parameter's name: group ``layer`` is the decoder layer
 _ADAPTED = re.compile(decoder.FAMILY.layer_pattern + r".*\.lora_")
 
@@ -94,6 +101,29 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
+def _native_adapter(spec: VariantSpec, base: PreTrainedModel, seed: int) -> CausalLMVariant:
+    layers = len(decoder.layers(base))
+    if spec.name == "adapterdrop" and spec["robust"]:
+        raise VariantError(f"'{spec.canonical}': robust AdapterDrop does not run on decoders yet; use n=K")
+    first = spec["n"] if spec.name == "adapterdrop" else 0
+    if first is None or not 0 <= first < layers:
+        raise VariantError(f"'{spec.canonical}' needs 0 <= n < {layers} on this {layers}-layer decoder")
+    lm = copy.deepcopy(base)  # the hooks go on the variant's own copy: the shared base stays untouched
+    torch.manual_seed(seed)
+    adapters = attach_adapters(lm, range(first, layers), spec)
+    info = {
+        "backend": "native",
+        "placement": spec["placement"],
+        "reduction": spec["reduction"],
+        "act": spec["act"],
+        "adapter_layers": list(range(first, layers)),
+        "dropped_layers": first,
+    }
+    variant = CausalLMVariant(spec, lm, info, trains=True)
+    variant.adapters = adapters
+    return variant
+
+
 def build_decoder_variant(
     variant: str | VariantSpec, config: PretrainedConfig, base: PreTrainedModel, seed: int, *, train: bool
 ) -> CausalLMVariant:
@@ -102,6 +132,8 @@ def build_decoder_variant(
     spec = parse_variant(variant)
     if spec.name == "serve":  # N adapters served at once (prefill, decode; inference only, as merged LoRA)
         return build_serving_variant(spec, config, base, seed)
+    if spec.name in NATIVE:  # the bottleneck adapter after each layer's MLP, by hooks on a copy of the base
+        return _native_adapter(spec, base, seed)
     if spec.name not in VARIANTS:
         raise VariantError(f"'{spec.name}' does not run on a decoder yet; decoders run {', '.join(VARIANTS)}")
     layers = len(decoder.layers(base))
