@@ -106,7 +106,7 @@ def test_the_shared_base_is_untouched(config, base, ids) -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("parallel:tasks=2", "'parallel' does not run on a decoder yet; decoders run full, lora, dora, rslora"),
+        ("parallel:tasks=2", "'parallel' does not run on a decoder yet; decoders run full, lora, dora"),
         ("adapter:placement=houlsby", "decoders take the pfeiffer placement only"),
         ("adapterdrop:robust", "robust AdapterDrop does not run on decoders yet"),
         ("adapterdrop:n=4", "needs 0 <= n < 4"),
