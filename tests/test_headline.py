@@ -175,3 +175,9 @@ def test_the_headline_of_a_built_report_names_files_that_exist(tmp_path: Path) -
     plots = [Path(p) for line in text.split("\nPlots:\n")[1].splitlines() for p in line.split()]
     assert plots and all(p.is_file() for p in plots) and len(plots) == len(summary.files) - 1
     assert len(rows(text.splitlines())) == 8
+
+
+def test_a_run_of_none_of_the_papers_comparisons_says_so_in_two_lines() -> None:
+    lines = paper_table(paired(run_of("full", {"full": 0.2, "lora": 0.15}, phase="train")))
+    assert len(lines) == 2 and "none of its comparisons is in this run" in lines[0]
+    assert not any("not measured" in line for line in lines)

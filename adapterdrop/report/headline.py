@@ -97,6 +97,11 @@ def paper_table(records: list[ReportRecord]) -> list[str]:
     single = [r for r in records if not is_data_parallel(r)]  # the paper's figures are single processes
     sections = [(figure, _groups(figure, single)) for figure in FIGURES]
     rows = [row for _, groups in sections for group in groups for row in group.rows]
+    if not rows:  # a preset of other comparisons (peft's methods, decoders): say so in two lines, not six
+        return [
+            f"The paper's figures and the measured ones ({PAPER}): none of its comparisons is in this run.",
+            "Every ratio this run measured is in the report's summary tables, with its interval and verdict.",
+        ]
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(5)]
     lines = [
         f"The paper's figures and the measured ones ({PAPER})",
