@@ -29,6 +29,7 @@ from adapterdrop.measure.step import SEED, TORCH_DTYPES, make_optimizer, precisi
 from adapterdrop.measure.types import GroupContext, PreparedStep
 from adapterdrop.scenario import Scenario
 from adapterdrop.workloads import prepare_step as workload_step
+from adapterdrop.workloads.train import prepare as training_step
 
 __all__ = [
     "SEED",
@@ -87,17 +88,4 @@ def _eager_step(scenario: Scenario, context: GroupContext) -> PreparedStep:
 
         return PreparedStep(scenario, model, infer, None, None, None, batch, context.device)
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if not trainable:
-        raise RuntimeError("the variant has no trainable parameters")
-    model.train()
-    optimizer, optimizer_name = make_optimizer(trainable)
-
-    def loss() -> torch.Tensor:
-        with precision():
-            return steps.loss(model, batch)
-
-    def train() -> None:
-        steps.train_step(loss, optimizer)
-
-    return PreparedStep(scenario, model, train, loss, optimizer, optimizer_name, batch, context.device)
+    return training_step(scenario, model, context)  # the one training step of every family

@@ -19,7 +19,9 @@ from adapterdrop.workloads.base import Workload
 
 
 def prepare(scenario: Scenario, model: VariantModel, context: GroupContext) -> PreparedStep:
-    """The causal-LM training step of ``model`` on the group's batch (train mode)."""
+    """The training step of ``model`` on the group's batch (train mode): ``model.loss`` (the causal-LM loss
+    of a decoder, the classification loss of an encoder's variant), backward and AdamW; every family's
+    training step is built here (:mod:`adapterdrop.measure.prepare` calls it for the encoders)."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise RuntimeError("the variant has no trainable parameters")
