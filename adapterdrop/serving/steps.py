@@ -15,7 +15,9 @@ Workloads and what one call produces (the throughput's numerator):
 - ``decode``: one new token for each of B rows against a cache of P tokens: B tokens.
 - ``parallel``: one prompt of P tokens for N tasks (adapter i on row i, the mix plays no part), prefill:
   N * P prompt tokens. ``base`` runs the N rows with no adapter, ``native`` runs N rows through every layer,
-  ``fork`` runs the layers below the first adapted one once.
+  ``fork`` runs the layers below the first adapted one once. ``fork-bottleneck`` and ``separate-bottleneck``
+  run the same with N tasks' bottleneck adapters on LoRA's layers instead of LoRA
+  (:mod:`~adapterdrop.serving.bottleneck`), with and without the fork.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from transformers import PreTrainedModel
 
 from adapterdrop.errors import AdapterDropError
 from adapterdrop.serving.batched import BatchedLoRA
+from adapterdrop.serving.bottleneck import BOTTLENECK_IMPLEMENTATIONS, BottleneckGroup, BottleneckSpec
 from adapterdrop.serving.copies import sharing_copy
 from adapterdrop.serving.fork import Fork
 from adapterdrop.serving.lora import LoRASpec, build_peft_model, stack_lora
@@ -46,6 +49,10 @@ from adapterdrop.serving.workloads import (
 IMPLEMENTATIONS = ("base", "peft", "native", "merged")
 #: implementations of the same prompt for N tasks
 PARALLEL_IMPLEMENTATIONS = ("base", "native", "fork")
+#: implementations of the same prompt for N tasks with bottleneck adapters, not LoRA (built when first asked)
+PARALLEL_BOTTLENECK_IMPLEMENTATIONS = BOTTLENECK_IMPLEMENTATIONS
+#: implementations that take the prompt as one row (the others take it expanded to N rows)
+FORKED = ("fork", "fork-bottleneck")
 WORKLOADS = ("prefill", "decode", "parallel")
 
 
@@ -73,11 +80,21 @@ class ServingSet:
         self.native = NativeServed(native, self.config, BatchedLoRA(native, self.stacked))
         self._merged: dict[int, PreTrainedModel] = {}
         self._fork: NativeServed | None = None
+        self._bottleneck: BottleneckGroup | None = None
 
     @property
     def fork_layer(self) -> int:
         """The first decoder layer with LoRA (0 when every layer has it)."""
         return min(self.spec.layers) if self.spec.layers is not None else 0
+
+    @property
+    def bottleneck(self) -> BottleneckGroup:
+        """N tasks' bottleneck adapters (reduction 16, seeded by the spec's seed) on LoRA's layers."""
+        if self._bottleneck is None:
+            layers = self.spec.layers or tuple(range(self.config.num_hidden_layers))
+            spec = BottleneckSpec(self.spec.num_adapters, tuple(layers), seed=self.spec.seed)
+            self._bottleneck = BottleneckGroup(self.base, spec)
+        return self._bottleneck
 
     def served(self, implementation: str, adapters: list[int]) -> Served:
         """The implementation, with the merged models ``adapters`` needs built."""
@@ -98,6 +115,8 @@ class ServingSet:
                 Fork(model, self.fork_layer, self.spec.num_adapters)
                 self._fork = NativeServed(model, self.config, lora)
             return self._fork
+        if implementation in PARALLEL_BOTTLENECK_IMPLEMENTATIONS:
+            return self.bottleneck.served(implementation)
         raise AdapterDropError(f"unknown serving implementation {implementation!r}")
 
 
@@ -124,13 +143,12 @@ def serving_step(
     num_adapters = serving.spec.num_adapters
     vocab = serving.config.vocab_size
     if workload == "parallel":
-        if implementation not in PARALLEL_IMPLEMENTATIONS:
-            raise AdapterDropError(
-                f"workload 'parallel' runs {', '.join(PARALLEL_IMPLEMENTATIONS)}, not {implementation!r}"
-            )
+        parallel = PARALLEL_IMPLEMENTATIONS + PARALLEL_BOTTLENECK_IMPLEMENTATIONS
+        if implementation not in parallel:
+            raise AdapterDropError(f"workload 'parallel' runs {', '.join(parallel)}, not {implementation!r}")
         adapters = list(range(num_adapters))
         prompt = prompts(1, prompt_len, vocab, seed, serving.device)
-        ids = prompt if implementation == "fork" else prompt.expand(num_adapters, -1)
+        ids = prompt if implementation in FORKED else prompt.expand(num_adapters, -1)
         call = prefill_call(serving.served(implementation, adapters), ids, adapters)
         return ServingStep(call, num_adapters * prompt_len, tuple(adapters))
     if implementation not in IMPLEMENTATIONS:
