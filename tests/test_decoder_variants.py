@@ -142,3 +142,14 @@ def test_native_adapterdrop_trains_only_upper_adapters_and_runs_no_backward_belo
     with torch.no_grad():  # the adapters change the logits, and the shared base carries no hook
         assert not torch.allclose(variant(ids), base(input_ids=ids).logits)
     assert not any(layer.mlp._forward_hooks for layer in base.model.layers)
+
+
+@pytest.mark.parametrize("method", ["ia3", "vera", "loha", "lokr"])
+def test_other_peft_methods_take_n_on_decoders(config, base, ids, method: str) -> None:
+    variant = build_decoder_variant(f"{method}:n=2", config, base, 0, train=True)
+    trainable = [name for name, p in variant.named_parameters() if p.requires_grad]
+    assert trainable and {int(_ADAPTED.search(name)["layer"]) for name in trainable} == {2, 3}
+    forward = _layer_flops(variant, ids, backward=False)
+    step = _layer_flops(variant, ids, backward=True)
+    assert step[:2] == forward[:2]  # no backward below layer 2
+    assert variant.describe()["method"] == method and variant.describe()["adapter_layers"] == [2, 3]

@@ -102,16 +102,21 @@ def _drop(spec: VariantSpec, layers: int) -> int:
     return n
 
 
-def _layer_regex(suffixes: list[str], layers: range) -> str:
+#: the module path of an encoder's layers (a decoder's: :data:`DECODER_LAYERS`), as a regex
+ENCODER_LAYERS = r"encoder\.layer"
+DECODER_LAYERS = r"model\.layers"
+
+
+def _layer_regex(suffixes: list[str], layers: range, path: str) -> str:
     """A ``target_modules`` regex (``peft`` full-matches it) for modules ending in one of ``suffixes``
-    inside the encoder layers ``layers``: a list's suffix match, restricted to those layers."""
+    inside the layers ``layers`` under ``path``: a list's suffix match, restricted to those layers."""
     numbers = "|".join(str(i) for i in layers)
     names = "|".join(re.escape(s) for s in suffixes)
-    return rf"(?:.*\.)?encoder\.layer\.(?:{numbers})\.(?:.*\.)?(?:{names})"
+    return rf"(?:.*\.)?{path}\.(?:{numbers})\.(?:.*\.)?(?:{names})"
 
 
 def _lora_family(use_dora: bool, use_rslora: bool):
-    def config(spec: VariantSpec, layers: int, model_type: str) -> dict[str, Any]:
+    def config(spec: VariantSpec, layers: int, model_type: str, path: str = ENCODER_LAYERS) -> dict[str, Any]:
         n = _drop(spec, layers)
         return {
             "cls": peft.LoraConfig,
@@ -127,7 +132,7 @@ def _lora_family(use_dora: bool, use_rslora: bool):
     return config
 
 
-def _ia3(spec: VariantSpec, layers: int, model_type: str) -> dict[str, Any]:
+def _ia3(spec: VariantSpec, layers: int, model_type: str, path: str = ENCODER_LAYERS) -> dict[str, Any]:
     n = _drop(spec, layers)
     targets, feedforward = _targets(spec), spec["feedforward"]
     feedforward = [part for part in feedforward.split("+") if part] if feedforward else None
@@ -142,14 +147,14 @@ def _ia3(spec: VariantSpec, layers: int, model_type: str) -> dict[str, Any]:
             )
         return {
             "cls": peft.IA3Config,
-            "target_modules": _layer_regex(targets, range(n, layers)),
-            "feedforward_modules": _layer_regex(feedforward, range(n, layers)),
+            "target_modules": _layer_regex(targets, range(n, layers), path),
+            "feedforward_modules": _layer_regex(feedforward, range(n, layers), path),
         }
     return {"cls": peft.IA3Config, "target_modules": targets, "feedforward_modules": feedforward}
 
 
 def _with_layers(cls: type, **fixed: str):
-    def config(spec: VariantSpec, layers: int, model_type: str) -> dict[str, Any]:
+    def config(spec: VariantSpec, layers: int, model_type: str, path: str = ENCODER_LAYERS) -> dict[str, Any]:
         n = _drop(spec, layers)
         values = {"cls": cls, "target_modules": _targets(spec), **{k: spec[v] for k, v in fixed.items()}}
         values["layers_to_transform"] = list(range(n, layers)) if n else None
@@ -159,7 +164,7 @@ def _with_layers(cls: type, **fixed: str):
 
 
 def _virtual(cls: type):
-    def config(spec: VariantSpec, layers: int, model_type: str) -> dict[str, Any]:
+    def config(spec: VariantSpec, layers: int, model_type: str, path: str = ENCODER_LAYERS) -> dict[str, Any]:
         if spec["n"]:
             raise VariantError(
                 f"'{spec.name}' cannot take n: its virtual tokens act on every layer "
@@ -170,10 +175,17 @@ def _virtual(cls: type):
     return config
 
 
-def _peft_config(values: dict[str, Any]) -> peft.PeftConfig:
+def _peft_config(values: dict[str, Any], task_type: str = TASK_TYPE) -> peft.PeftConfig:
     cls = values.pop("cls")
     given = {k: v for k, v in values.items() if v is not None}
-    return cls(task_type=TASK_TYPE, **given)
+    return cls(task_type=task_type, **given)
+
+
+def decoder_config(spec: VariantSpec, layers: int, model_type: str) -> peft.PeftConfig:
+    """The ``peft`` config of a layer-wise method (``ia3``, ``vera``, ``loha``, ``lokr``) on a causal LM of
+    ``layers`` decoder layers (task ``CAUSAL_LM``; ``n`` names layers under :data:`DECODER_LAYERS`), for
+    :mod:`adapterdrop.families.decoder_variants`. :class:`VariantError` for an ``n`` out of range."""
+    return _peft_config(_CONFIGS[spec.name](spec, layers, model_type, DECODER_LAYERS), "CAUSAL_LM")
 
 
 def _jsonable(value: Any) -> Any:
@@ -253,6 +265,16 @@ _LORA_OPTIONS = (_N, _R, _ALPHA, _TARGETS, _MERGED)
 _TOKENS = Option("tokens", int, VIRTUAL_TOKENS, "virtual tokens (num_virtual_tokens)", minimum=1)
 _NO_N = Option("n", int, 0, "not available: the virtual tokens act on every layer", minimum=0)
 
+#: the config builder of each layer-wise method that also runs on decoders
+_CONFIGS = {
+    "ia3": _ia3,
+    "vera": _with_layers(peft.VeraConfig, r="r"),
+    "loha": _with_layers(peft.LoHaConfig, r="r", alpha="alpha"),
+    "lokr": _with_layers(peft.LoKrConfig, r="r", alpha="alpha"),
+}
+#: the peft methods :func:`decoder_config` builds for decoders
+DECODER_METHODS = tuple(_CONFIGS)
+
 VARIANTS = (
     VariantInfo(
         "lora",
@@ -280,25 +302,25 @@ VARIANTS = (
             _TARGETS,
             Option("feedforward", str, None, "feed-forward targets joined by + (default: peft's)"),
         ),
-        _builder(_ia3),
+        _builder(_CONFIGS["ia3"]),
     ),
     VariantInfo(
         "vera",
         "peft VeRA (shared frozen random projections, learned scaling vectors)",
         (_N, dataclasses.replace(_R, default=256, help="rank (peft's default 256)"), _TARGETS),
-        _builder(_with_layers(peft.VeraConfig, r="r")),
+        _builder(_CONFIGS["vera"]),
     ),
     VariantInfo(
         "loha",
         "peft LoHa (low-rank Hadamard product)",
         (_N, _R, _ALPHA, _TARGETS),
-        _builder(_with_layers(peft.LoHaConfig, r="r", alpha="alpha")),
+        _builder(_CONFIGS["loha"]),
     ),
     VariantInfo(
         "lokr",
         "peft LoKr (low-rank Kronecker product)",
         (_N, _R, _ALPHA, _TARGETS),
-        _builder(_with_layers(peft.LoKrConfig, r="r", alpha="alpha")),
+        _builder(_CONFIGS["lokr"]),
     ),
     VariantInfo(
         "prefix",

@@ -16,10 +16,12 @@ itself, its forward and its loss (the shifted next-token cross entropy `transfor
 
 - ``adapter`` / ``adapterdrop:n=K``: the native bottleneck adapter after each decoder layer's MLP (layers
   K..L-1), by forward hooks on the variant's own copy of the base (:mod:`.decoder_adapters`).
+- ``ia3`` / ``vera`` / ``loha`` / ``lokr`` through ``peft`` with ``n=K``, their configs from the peft backend
+  (:func:`adapterdrop.backends.peft.decoder_config`), on the variant's own copy as LoRA;
 - ``serve``: N LoRA adapters served at once (:mod:`adapterdrop.serving.variant`).
 
-The other ``peft`` methods are refused on decoders with one line for now: their configs live in
-:mod:`adapterdrop.backends.peft`, built for encoders.
+Prefix and prompt tuning are refused on decoders with one line for now (their virtual tokens would have to
+live in the KV cache of prefill and decode).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from adapterdrop.backends import parse_variant
+from adapterdrop.backends import peft as peft_backend
 from adapterdrop.errors import VariantError
 from adapterdrop.families import decoder
 from adapterdrop.families.decoder_adapters import attach_adapters
@@ -45,9 +48,9 @@ from adapterdrop.variants.spec import VariantSpec
 LORA_METHODS = {"lora": {}, "dora": {"use_dora": True}, "rslora": {"use_rslora": True}}
 #: the native bottleneck adapter (decoder_adapters): every layer, or layers n..L-1
 NATIVE = ("adapter", "adapterdrop")
-VARIANTS = ("full", *LORA_METHODS, *NATIVE, "serve")
-#: a LoRA parameter's name: group ``layer`` is the decoder layer
-_ADAPTED = re.compile(decoder.FAMILY.layer_pattern + r".*\.lora_")
+VARIANTS = ("full", *LORA_METHODS, *peft_backend.DECODER_METHODS, *NATIVE, "serve")
+#: an adapter parameter's name (LoRA, IA3, VeRA, LoHa, LoKr): group ``layer`` is the decoder layer
+_ADAPTED = re.compile(decoder.FAMILY.layer_pattern + r".*\.(?:lora_|ia3_|vera_lambda|hada_|lokr_)")
 
 
 class CausalLMVariant(VariantModel):
@@ -141,7 +144,10 @@ def build_decoder_variant(
         lm = copy.deepcopy(base).requires_grad_(True) if train else base
         info = {"backend": "transformers", "trainable": "every weight" if train else "none"}
         return CausalLMVariant(spec, lm, info, trains=True)
-    lora = _lora_config(spec, layers)
+    if spec.name in LORA_METHODS:
+        lora = _lora_config(spec, layers)
+    else:  # ia3, vera, loha, lokr: the peft backend's own config, for a causal LM's layers
+        lora = peft_backend.decoder_config(spec, layers, config.model_type)
     torch.manual_seed(seed)
     try:
         with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x (FutureWarning)
@@ -161,7 +167,7 @@ def build_decoder_variant(
         "adapter_layers": adapted,
         "dropped_layers": spec["n"],
     }
-    if spec["merged"]:
+    if dict(spec.values).get("merged"):
         info["merged"] = True
         return CausalLMVariant(spec, model.merge_and_unload(), info, trains=False)
     return CausalLMVariant(spec, model, info, trains=True)

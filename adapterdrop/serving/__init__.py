@@ -8,6 +8,8 @@ Modules, each with one job:
 - :mod:`.copies`: copies of a model that share its weight tensors (one set of base weights for all).
 - :mod:`.merged`: one merged model per adapter (``peft``'s ``merge_and_unload`` on a copy).
 - :mod:`.fork`: the paper's parallel inference on a decoder (layers without adapters run once, then fork).
+- :mod:`.bottleneck`: the parallel fork with N tasks' native bottleneck adapters (after each layer's MLP).
+- :mod:`.variant`: ``serve`` as a harness variant (prefill, decode) in a decoder's groups.
 - :mod:`.workloads`: prefill and decode calls with ``transformers``' cache classes.
 - :mod:`.steps`: a zero-argument step per (implementation, workload, mix, N) and the tokens it produces.
 """
