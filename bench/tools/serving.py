@@ -34,6 +34,7 @@ from adapterdrop.serving.lora import LoRASpec
 from adapterdrop.serving.mixes import MIXES
 from adapterdrop.serving.steps import (
     IMPLEMENTATIONS,
+    PARALLEL_BOTTLENECK_IMPLEMENTATIONS,
     PARALLEL_IMPLEMENTATIONS,
     WORKLOADS,
     ServingSet,
@@ -85,7 +86,7 @@ def cells(serving: ServingSet, workload: str, args: argparse.Namespace) -> dict[
             impl: serving_step(
                 serving, impl, workload, "distinct", serving.spec.num_adapters, args.prompt_len
             )
-            for impl in PARALLEL_IMPLEMENTATIONS
+            for impl in PARALLEL_IMPLEMENTATIONS + PARALLEL_BOTTLENECK_IMPLEMENTATIONS
         }
     steps = {}
     for mix in args.mixes:
@@ -112,12 +113,14 @@ def report(
             shown = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "(no interval under 3 rounds)"
             line += f"  x{ratio:.3f} of base {shown}"
         print(line, flush=True)
-    for name in times:  # the batched reference against peft's mixed batch, per mix, in the same run
-        if name.startswith("native") and (peft := name.replace("native", "peft", 1)) in times:
-            ratio = ratio_of_medians(times[peft], times[name])
-            interval = paired_speedup_interval(times[peft], times[name])
+    pairs = [(n, n.replace("native", "peft", 1)) for n in times if n.startswith("native")]  # per mix
+    pairs += [("fork", "native"), ("fork-bottleneck", "separate-bottleneck")]  # the paper's shared layers
+    for name, other in pairs:  # each from the same run: the other's median over this one's
+        if name in times and other in times:
+            ratio = ratio_of_medians(times[other], times[name])
+            interval = paired_speedup_interval(times[other], times[name])
             shown = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "(no interval under 3 rounds)"
-            print(f"{workload:8} N={num_adapters:<3} {name} over {peft}: x{ratio:.3f} {shown}", flush=True)
+            print(f"{workload:8} N={num_adapters:<3} {name} over {other}: x{ratio:.3f} {shown}", flush=True)
 
 
 def run(args: argparse.Namespace) -> None:
