@@ -348,10 +348,24 @@ def check_workloads_fit(model: str, comparisons: Iterable[Comparison]) -> None:
                 check_positions(model, phase, max(comparison.seq_lens))
 
 
-def check_variants_fit(model: str, variants: Iterable[str]) -> None:
+def variant_phases(scenarios: Iterable[Scenario]) -> tuple[list[str], dict[str, list[str]]]:
+    """The variants of ``scenarios`` (first seen first) and the phases each runs in: the arguments of
+    :func:`check_variants_fit`."""
+    phases: dict[str, list[str]] = {}
+    for scenario in scenarios:
+        phases.setdefault(scenario.variant, [])
+        if scenario.phase not in phases[scenario.variant]:
+            phases[scenario.variant].append(scenario.phase)
+    return list(phases), phases
+
+
+def check_variants_fit(
+    model: str, variants: Iterable[str], phases: Mapping[str, Iterable[str]] | None = None
+) -> None:
     """Build every variant on a miniature of ``model`` (its family's: same layers, width 8) so that an
     option that does not fit the model (``n`` beyond its layers, ``keep`` above ``adapters``, a variant a
-    decoder lacks) is a :class:`VariantError` before anything is measured. Takes milliseconds per variant."""
+    decoder lacks in a phase) is a :class:`VariantError` before anything is measured. ``phases`` maps a
+    variant to the phases it runs in (default: train). Takes milliseconds per variant."""
     family = family_of(model)
     config = family.miniature(model_config(model))
     base = family.build_base(config, 0)
@@ -359,7 +373,8 @@ def check_variants_fit(model: str, variants: Iterable[str]) -> None:
         for variant in dict.fromkeys(variants):
             try:
                 if family is FAMILIES["decoder"]:
-                    build_decoder_variant(variant, config, base, 0, train=True)
+                    for phase in dict.fromkeys((phases or {}).get(variant, ("train",))):
+                        build_decoder_variant(variant, config, base, 0, train=phase == "train")
                 else:
                     build_variant(variant, config, base=base)
             except VariantError as exc:

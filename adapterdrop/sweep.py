@@ -27,7 +27,7 @@ from adapterdrop.families.fit import fit_problem
 from adapterdrop.measure.env import collect_env
 from adapterdrop.measure.load import describe_load
 from adapterdrop.measure.runner import measure_group, new_run_id, skipped_record
-from adapterdrop.plan import SweepPreset, check_variants_fit, expand_groups
+from adapterdrop.plan import SweepPreset, check_variants_fit, expand_groups, variant_phases
 from adapterdrop.results import append_records, check_writable, finished_keys, load_records
 from adapterdrop.scenario import Record, Scenario
 
@@ -64,7 +64,7 @@ def run_sweep(
             oom_at[series] = min(record.batch_size, oom_at.get(series, record.batch_size))
     groups = expand_groups(preset, devices)
     for model in preset.models:
-        check_variants_fit(model, (s.variant for g in groups for s in g.scenarios if s.model == model))
+        check_variants_fit(model, *variant_phases(s for g in groups for s in g.scenarios if s.model == model))
     total = sum(len(group.scenarios) for group in groups)
     written: list[Record] = []
     envs: dict[tuple[str, int], dict[str, Any]] = {}

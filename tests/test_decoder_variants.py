@@ -153,3 +153,14 @@ def test_other_peft_methods_take_n_on_decoders(config, base, ids, method: str) -
     step = _layer_flops(variant, ids, backward=True)
     assert step[:2] == forward[:2]  # no backward below layer 2
     assert variant.describe()["method"] == method and variant.describe()["adapter_layers"] == [2, 3]
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_virtual_token_methods_train_on_decoders_and_refuse_inference(config, base, ids, method: str) -> None:
+    variant = build_decoder_variant(method, config, base, 0, train=True)
+    variant.loss(ids).backward()
+    trainable = [p for p in variant.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in trainable)
+    assert not any(p.requires_grad for p in base.parameters())
+    with pytest.raises(VariantError, match="runs the train workload only on decoders"):
+        build_decoder_variant(method, config, base, 0, train=False)

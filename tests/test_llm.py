@@ -67,7 +67,7 @@ def test_every_decoder_workload_is_measured(tmp_path) -> None:
             ["--model", "llama-tiny", "--phase", "decode", "--seq-len", "128"],
             "a prompt of 128 tokens and its new token does not fit llama-tiny: it has 128 positions",
         ),
-        (["--model", "llama-tiny", "--phase", "train", "--variant", "prefix"], "does not run on a decoder"),
+        (["--model", "llama-tiny", "--phase", "decode", "--variant", "prefix"], "train workload only"),
     ],
 )
 def test_bad_decoder_input_is_one_line_and_exit_2(capsys, tmp_path, argv, message) -> None:

@@ -182,9 +182,10 @@ def _peft_config(values: dict[str, Any], task_type: str = TASK_TYPE) -> peft.Pef
 
 
 def decoder_config(spec: VariantSpec, layers: int, model_type: str) -> peft.PeftConfig:
-    """The ``peft`` config of a layer-wise method (``ia3``, ``vera``, ``loha``, ``lokr``) on a causal LM of
-    ``layers`` decoder layers (task ``CAUSAL_LM``; ``n`` names layers under :data:`DECODER_LAYERS`), for
-    :mod:`adapterdrop.families.decoder_variants`. :class:`VariantError` for an ``n`` out of range."""
+    """The ``peft`` config of a method other than the LoRA family (``ia3``, ``vera``, ``loha``, ``lokr``,
+    ``prefix``, ``prompt``) on a causal LM of ``layers`` decoder layers (task ``CAUSAL_LM``; ``n`` names
+    layers under :data:`DECODER_LAYERS`), for :mod:`adapterdrop.families.decoder_variants`.
+    :class:`VariantError` for an ``n`` out of range or on a method that cannot take it."""
     return _peft_config(_CONFIGS[spec.name](spec, layers, model_type, DECODER_LAYERS), "CAUSAL_LM")
 
 
@@ -271,6 +272,8 @@ _CONFIGS = {
     "vera": _with_layers(peft.VeraConfig, r="r"),
     "loha": _with_layers(peft.LoHaConfig, r="r", alpha="alpha"),
     "lokr": _with_layers(peft.LoKrConfig, r="r", alpha="alpha"),
+    "prefix": _virtual(peft.PrefixTuningConfig),
+    "prompt": _virtual(peft.PromptTuningConfig),
 }
 #: the peft methods :func:`decoder_config` builds for decoders
 DECODER_METHODS = tuple(_CONFIGS)
@@ -326,13 +329,13 @@ VARIANTS = (
         "prefix",
         "peft prefix tuning (virtual keys and values in every layer)",
         (_NO_N, _TOKENS),
-        _builder(_virtual(peft.PrefixTuningConfig)),
+        _builder(_CONFIGS["prefix"]),
     ),
     VariantInfo(
         "prompt",
         "peft prompt tuning (virtual input tokens)",
         (_NO_N, _TOKENS),
-        _builder(_virtual(peft.PromptTuningConfig)),
+        _builder(_CONFIGS["prompt"]),
     ),
 )
 

@@ -27,7 +27,13 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from adapterdrop.measure.env import collect_env
     from adapterdrop.measure.load import describe_load
     from adapterdrop.measure.runner import measure_group
-    from adapterdrop.plan import check_groups_fit, check_variants_fit, expand_groups, preset_from_flags
+    from adapterdrop.plan import (
+        check_groups_fit,
+        check_variants_fit,
+        expand_groups,
+        preset_from_flags,
+        variant_phases,
+    )
     from adapterdrop.results import append_records, check_writable
 
     preset = preset_from_flags(
@@ -40,7 +46,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     )
     preset = with_machine_options(preset, args)
     groups = expand_groups(preset)
-    check_variants_fit(preset.models[0], [s.variant for g in groups for s in g.scenarios])
+    check_variants_fit(preset.models[0], *variant_phases(s for g in groups for s in g.scenarios))
     check_groups_fit(groups)
     if args.results:
         check_writable(args.results)

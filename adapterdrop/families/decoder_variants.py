@@ -20,8 +20,8 @@ itself, its forward and its loss (the shifted next-token cross entropy `transfor
   (:func:`adapterdrop.backends.peft.decoder_config`), on the variant's own copy as LoRA;
 - ``serve``: N LoRA adapters served at once (:mod:`adapterdrop.serving.variant`).
 
-Prefix and prompt tuning are refused on decoders with one line for now (their virtual tokens would have to
-live in the KV cache of prefill and decode).
+Prefix and prompt tuning run the ``train`` workload on decoders; prefill and decode refuse them with one
+line for now (their virtual tokens would have to live in the KV cache those steps fill).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ from adapterdrop.variants.spec import VariantSpec
 
 #: variants a decoder builds, and for the LoRA family the peft flags of each
 LORA_METHODS = {"lora": {}, "dora": {"use_dora": True}, "rslora": {"use_rslora": True}}
+#: peft methods with virtual tokens: they train on decoders, prefill and decode are refused
+VIRTUAL_TOKENS = ("prefix", "prompt")
 #: the native bottleneck adapter (decoder_adapters): every layer, or layers n..L-1
 NATIVE = ("adapter", "adapterdrop")
 VARIANTS = ("full", *LORA_METHODS, *peft_backend.DECODER_METHODS, *NATIVE, "serve")
@@ -144,9 +146,14 @@ def build_decoder_variant(
         lm = copy.deepcopy(base).requires_grad_(True) if train else base
         info = {"backend": "transformers", "trainable": "every weight" if train else "none"}
         return CausalLMVariant(spec, lm, info, trains=True)
+    if spec.name in VIRTUAL_TOKENS and not train:
+        raise VariantError(
+            f"'{spec.canonical}' runs the train workload only on decoders: its virtual tokens would have to "
+            "live in the KV cache of prefill and decode"
+        )
     if spec.name in LORA_METHODS:
         lora = _lora_config(spec, layers)
-    else:  # ia3, vera, loha, lokr: the peft backend's own config, for a causal LM's layers
+    else:  # ia3, vera, loha, lokr, prefix, prompt: the peft backend's own config, for a causal LM
         lora = peft_backend.decoder_config(spec, layers, config.model_type)
     torch.manual_seed(seed)
     try:
