@@ -26,6 +26,8 @@ from adapterdrop.report.plots.memory import draw_memory
 from adapterdrop.report.plots.methods import draw_methods
 from adapterdrop.report.plots.methods import select as select_methods
 from adapterdrop.report.plots.parallel import draw_parallel
+from adapterdrop.report.plots.serving import draw_serving
+from adapterdrop.report.plots.serving import select as select_serving
 from adapterdrop.report.plots.speedup import draw_inference, draw_training
 from adapterdrop.report.plots.utilization import draw_mfu
 from adapterdrop.report.records import ReportRecord, group_by
@@ -163,6 +165,14 @@ COMPARISONS: tuple[Comparison, ...] = (
         "`METHOD:n=K` beside `METHOD` for the AdapterDrop curves",
         _single_process(select_methods),
         draw_methods,
+    ),
+    Comparison(
+        "serving",
+        "serving",
+        "Many adapters at once: throughput relative to the base model against N, per implementation and mix",
+        "decoder prefill or decode records of `serve:impl=I,adapters=N,mix=M` with baseline `full`",
+        _single_process(select_serving),
+        draw_serving,
     ),
     Comparison(
         "efficiency",
