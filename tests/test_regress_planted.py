@@ -13,8 +13,8 @@ from adapterdrop.regress.gate import run_gate, update_baseline
 from adapterdrop.regress.rules import CHANGED, OK, REGRESSION
 from adapterdrop.testing_plant import Plant, parse_plant
 
-TINY_GATE = """
-description = "the gate on the tiny model"
+#: the tiny model, one thread, five short rounds: what every tiny gate below measures with
+TINY_SETTINGS = """
 models = ["tiny"]
 threads = 1
 
@@ -22,7 +22,12 @@ threads = 1
 rounds = 5
 min_sample_time_s = 0.01
 warmup_steps = 1
+"""
 
+TINY_GATE = (
+    'description = "the gate on the tiny model"'
+    + TINY_SETTINGS
+    + """
 [[comparison]]
 name = "inference"
 phases = ["infer"]
@@ -39,6 +44,7 @@ variants = ["adapter"]
 batch_sizes = [4]
 seq_lens = [16]
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +95,10 @@ def test_the_plant_switch_parses_one_variable():
             parse_plant(bad)
 
 
-TINY_LORA_GATE = """
-description = "the gate's LoRA training group on the tiny model"
-models = ["tiny"]
-threads = 1
-
-[timing]
-rounds = 5
-min_sample_time_s = 0.01
-warmup_steps = 1
-
+TINY_LORA_GATE = (
+    'description = "the gate\'s LoRA training group on the tiny model"'
+    + TINY_SETTINGS
+    + """
 [[comparison]]
 name = "lora"
 phases = ["train"]
@@ -107,6 +107,7 @@ variants = ["lora"]
 batch_sizes = [4]
 seq_lens = [16]
 """
+)
 
 
 def test_a_slower_lora_fails_the_ratio_gate(tmp_path, monkeypatch):

@@ -61,3 +61,10 @@ def test_the_serving_comparison_draws_one_curve_per_implementation_and_mix() -> 
     drawn = [line for line in ax.get_lines() if line.get_marker() in MIX_MARKERS]
     ys = sorted(round(float(y), 3) for line in drawn for y in line.get_ydata())
     assert ys[:1] == [round(0.010 / 0.025, 3)]  # the slowest: peft with 8 adapters, uniform
+
+
+def test_the_reports_defaults_are_the_serve_variants_own() -> None:
+    from adapterdrop.backends.serving import SERVE
+    from adapterdrop.report.plots.serving import DEFAULTS
+
+    assert {name: SERVE.option(name).default for name in DEFAULTS} == DEFAULTS

@@ -69,7 +69,7 @@ from adapterdrop.workloads import bandwidth_fields, produced, workload_fields
 
 INFERENCE_ONLY = "inference-only variant in a train phase"
 #: what a record's ``timing.timer`` says took its samples
-TIMER = "adapterdrop.measure.timing.sample: perf_counter, no untimed calls; torch's Measurement"
+TIMER = "adapterdrop.measure.timing.sample: perf_counter around the timed calls; torch's Measurement"
 #: longest error message kept in a record (CUDA's out-of-memory advice runs to 600 characters)
 MAX_ERROR_CHARS = 200
 

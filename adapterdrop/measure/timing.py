@@ -124,15 +124,15 @@ def sample(
 ) -> Measurement:
     """One timed sample: ``number`` calls of ``fn`` as torch's ``Measurement`` (mean: seconds per call),
     after ``warmup_calls`` untimed calls of ``warm`` (default ``fn``)."""
+
+    def calls() -> None:
+        for _ in range(number):
+            fn()
+
     with set_torch_threads(num_threads):
         for _ in range(warmup_calls):
             (warm or fn)()
-        _synchronize()
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        _synchronize()
-        seconds = time.perf_counter() - start
+        seconds = timed_call(calls)
     spec = TaskSpec(stmt="fn()", setup="pass", num_threads=num_threads, description=label)
     return Measurement(number, [max(seconds, 1e-9)], spec)
 

@@ -19,7 +19,8 @@ from adapterdrop.report.names import family, spelled_options
 from adapterdrop.report.plots.style import colour, draw_points, is_result
 from adapterdrop.report.records import ReportRecord, group_by
 
-#: the options of ``serve`` left out of its canonical name take these values
+#: the defaults of ``serve``'s options (declared in :mod:`adapterdrop.backends.serving`, which imports torch:
+#: the report does not), taken where a canonical name leaves an option out; a test keeps the two equal
 DEFAULTS = {"impl": "native", "adapters": 8, "mix": "uniform"}
 _LINESTYLES = {"uniform": "-", "zipf": "--", "same": ":", "distinct": "-."}
 _MARKERS = {"uniform": "o", "zipf": "s", "same": "^", "distinct": "D"}
@@ -41,12 +42,9 @@ def draw_serving(records: list[ReportRecord]) -> Figure:
     impls = sorted({str(option(r, "impl")) for r in records})
     colours = {impl: colour(i) for i, impl in enumerate(impls)}
     for ax, ((phase, model, batch, seq_len), members) in zip(axes, by_panel.items(), strict=True):
-        curves = group_by(members, "variant")  # regroup by (impl, mix) below
         by_curve: dict[tuple[str, str], list[ReportRecord]] = {}
-        for (_variant,), found in curves.items():
-            for record in found:
-                key = (str(option(record, "impl")), str(option(record, "mix")))
-                by_curve.setdefault(key, []).append(record)
+        for record in members:
+            by_curve.setdefault((str(option(record, "impl")), str(option(record, "mix"))), []).append(record)
         for (impl, mix), points in sorted(by_curve.items()):
             points = sorted(points, key=lambda r: int(option(r, "adapters")))
             draw_points(
