@@ -348,24 +348,24 @@ def check_workloads_fit(model: str, comparisons: Iterable[Comparison]) -> None:
                 check_positions(model, phase, max(comparison.seq_lens))
 
 
-def variant_phases(scenarios: Iterable[Scenario]) -> tuple[list[str], dict[str, list[str]]]:
-    """The variants of ``scenarios`` (first seen first) and the phases each runs in: the arguments of
+def variant_phases(scenarios: Iterable[Scenario]) -> dict[str, list[str]]:
+    """Each variant of ``scenarios`` (first seen first) with the phases it runs in, for
     :func:`check_variants_fit`."""
     phases: dict[str, list[str]] = {}
     for scenario in scenarios:
         phases.setdefault(scenario.variant, [])
         if scenario.phase not in phases[scenario.variant]:
             phases[scenario.variant].append(scenario.phase)
-    return list(phases), phases
+    return phases
 
 
-def check_variants_fit(
-    model: str, variants: Iterable[str], phases: Mapping[str, Iterable[str]] | None = None
-) -> None:
+def check_variants_fit(model: str, variants: Iterable[str] | Mapping[str, Iterable[str]]) -> None:
     """Build every variant on a miniature of ``model`` (its family's: same layers, width 8) so that an
     option that does not fit the model (``n`` beyond its layers, ``keep`` above ``adapters``, a variant a
-    decoder lacks in a phase) is a :class:`VariantError` before anything is measured. ``phases`` maps a
-    variant to the phases it runs in (default: train). Takes milliseconds per variant."""
+    decoder lacks in a phase) is a :class:`VariantError` before anything is measured. ``variants`` may map
+    each variant to the phases it runs in (:func:`variant_phases`); a plain list is checked for training.
+    Takes milliseconds per variant."""
+    phases = variants if isinstance(variants, Mapping) else {}
     family = family_of(model)
     config = family.miniature(model_config(model))
     base = family.build_base(config, 0)
@@ -373,7 +373,7 @@ def check_variants_fit(
         for variant in dict.fromkeys(variants):
             try:
                 if family is FAMILIES["decoder"]:
-                    for phase in dict.fromkeys((phases or {}).get(variant, ("train",))):
+                    for phase in phases.get(variant, ("train",)):
                         build_decoder_variant(variant, config, base, 0, train=phase == "train")
                 else:
                     build_variant(variant, config, base=base)

@@ -64,7 +64,7 @@ def run_sweep(
             oom_at[series] = min(record.batch_size, oom_at.get(series, record.batch_size))
     groups = expand_groups(preset, devices)
     for model in preset.models:
-        check_variants_fit(model, *variant_phases(s for g in groups for s in g.scenarios if s.model == model))
+        check_variants_fit(model, variant_phases(s for g in groups for s in g.scenarios if s.model == model))
     total = sum(len(group.scenarios) for group in groups)
     written: list[Record] = []
     envs: dict[tuple[str, int], dict[str, Any]] = {}

@@ -46,7 +46,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     )
     preset = with_machine_options(preset, args)
     groups = expand_groups(preset)
-    check_variants_fit(preset.models[0], *variant_phases(s for g in groups for s in g.scenarios))
+    check_variants_fit(preset.models[0], variant_phases(s for g in groups for s in g.scenarios))
     check_groups_fit(groups)
     if args.results:
         check_writable(args.results)

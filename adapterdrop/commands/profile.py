@@ -52,7 +52,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         threads=args.threads,
         timing=timing,
     )
-    check_variants_fit(args.model, names, {name: [args.phase] for name in names})
+    check_variants_fit(args.model, {name: [args.phase] for name in names})
     group = expand_groups(preset)[0]
     options = ProfileOptions(
         steps=Schedule(wait=args.wait, warmup=args.warmup, active=args.steps),
